@@ -1,0 +1,60 @@
+"""The channel interface: what every platform adapter implements, and what it may ask of the service.
+
+Channels turn a platform's requests into neutral `Inbound` messages and neutral `Outbound` messages into
+the platform's reply or API call. They know nothing of conversations or cases: what they need from the
+rest of the service arrives as the small callables below, wired by `bots`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+
+from core.messages import Capabilities, Inbound, Outbound
+
+# Runs one inbound message through the whole pipeline (one transaction) and returns the replies.
+InboundHandler = Callable[[Inbound], Awaitable[list[Outbound]]]
+
+
+class Mailbox(Protocol):
+    """Messages sent to an address outside the inline reply (staff answers, notices), for channels whose
+    client fetches them (web chat polls) instead of the platform pushing them."""
+
+    async def fetch(self, bot_id: str, channel: str, address: str, after_id: int) -> list[tuple[int, Outbound]]:
+        """(outbox id, message) pairs newer than `after_id`, oldest first; marks them delivered."""
+        ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a platform said when the outbox sent a message."""
+
+    ok: bool
+    provider_message_id: str | None = None
+    error: str | None = None
+    retry: bool = False  # a transient failure worth another attempt
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """What `bots` hands every channel when it mounts it."""
+
+    bot_ids: Sequence[str]
+    handle: InboundHandler
+    mailbox: Mailbox
+
+
+class Channel(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    def routes(self, context: ChannelContext) -> list[web.RouteDef]:
+        """The HTTP endpoints this channel serves (webhooks, the web chat page)."""
+        ...
+
+    async def send(self, bot_id: str, address: str, message: Outbound) -> Delivery:
+        """Deliver one outbox row; called by the outbox dispatcher, never on the request path."""
+        ...

@@ -1,0 +1,149 @@
+"""The first half of "one transaction per inbound message": log the message, lock the sender's conversation.
+
+Locking the conversation row before looking for the message id is what makes a provider's retry
+safe between processes: the retry waits until the first delivery has committed, then finds its
+message and becomes a replay. On SQLite the database already admits one writer at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import flag_modified
+
+from core.backend import Backend
+from core.messages import Inbound
+from storage.models import Conversation, InboundMessage
+
+
+@dataclass
+class Received:
+    inbound_id: int
+    conversation: Conversation  # attached to the backend's session and locked until it commits
+    replay: bool  # the platform sent this message before: answer as the first time, change nothing
+
+
+async def receive(b: Backend, inbound: Inbound) -> Received:
+    """Record one inbound message, or recognise it as a retry of one already handled."""
+    now = b.clock.now()
+    conversation = await _locked_conversation(b, inbound)
+    earlier = await _find_inbound(b, inbound)
+    if earlier is not None:
+        return Received(inbound_id=earlier, conversation=conversation, replay=True)
+
+    received_at = inbound.received_at or now
+    message = InboundMessage(
+        bot_id=inbound.bot_id,
+        channel=inbound.channel,
+        provider_message_id=inbound.message_id,
+        conversation_id=_id(conversation),
+        text=inbound.text,
+        attachments=[a.to_json() for a in inbound.attachments],
+        received_at=received_at,
+    )
+    try:
+        # A savepoint, so that losing a race to an identical retry (possible only if a channel ever
+        # hands the same message id under two sender addresses) leaves the transaction usable.
+        async with b.session.begin_nested():
+            b.session.add(message)
+    except IntegrityError:
+        earlier = await _find_inbound(b, inbound)
+        if earlier is None:
+            raise
+        return Received(inbound_id=earlier, conversation=conversation, replay=True)
+
+    last = conversation.last_inbound_at
+    conversation.last_inbound_at = received_at if last is None else max(last, received_at)
+    conversation.updated_at = now
+    return Received(inbound_id=_id(message), conversation=conversation, replay=False)
+
+
+def address_of(b: Backend, conversation: Conversation) -> str:
+    """The citizen's channel address, for the rare step that must send somewhere outside this reply."""
+    return b.keyring.decrypt(conversation.address_enc)
+
+
+async def save_state(
+    b: Backend, conversation: Conversation, state: dict[str, Any], language: str | None
+) -> None:
+    """Store the dialog state the engine decided on.
+
+    A JSON column only notices assignment, and comparing a dict mutated in place with itself finds no
+    change; so the state is copied into a new dict and flagged modified explicitly. A `language` of
+    None keeps the one already stored rather than forgetting the citizen's choice.
+    """
+    conversation.state = _copy_json(state)
+    flag_modified(conversation, "state")
+    if language is not None:
+        conversation.language = language
+    conversation.updated_at = b.clock.now()
+
+
+def address_hash(b: Backend, channel: str, address: str) -> str:
+    """The keyed hash that finds a citizen's conversation and surveys without storing the address."""
+    return b.keyring.lookup_hash("address", f"{channel}:{address}")
+
+
+async def _locked_conversation(b: Backend, inbound: Inbound) -> Conversation:
+    key = address_hash(b, inbound.channel, inbound.sender)
+    query = (
+        select(Conversation)
+        .where(
+            Conversation.bot_id == inbound.bot_id,
+            Conversation.channel == inbound.channel,
+            Conversation.address_hash == key,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    found = (await b.session.scalars(query)).first()
+    if found is not None:
+        return found
+    now = b.clock.now()
+    conversation = Conversation(
+        bot_id=inbound.bot_id,
+        channel=inbound.channel,
+        address_hash=key,
+        address_enc=b.keyring.encrypt(inbound.sender),
+        state={},
+        mode="bot",
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        # Two first messages from a new sender can race on PostgreSQL: the loser's insert waits for the
+        # winner's commit, fails on the unique key, and then locks the winner's row like any other.
+        async with b.session.begin_nested():
+            b.session.add(conversation)
+    except IntegrityError:
+        found = (await b.session.scalars(query)).first()
+        if found is None:
+            raise
+        return found
+    return conversation
+
+
+async def _find_inbound(b: Backend, inbound: Inbound) -> int | None:
+    query = select(InboundMessage.id).where(
+        InboundMessage.bot_id == inbound.bot_id,
+        InboundMessage.channel == inbound.channel,
+        InboundMessage.provider_message_id == inbound.message_id,
+    )
+    return (await b.session.scalars(query)).first()
+
+
+def _copy_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copy_json(item) for item in value]
+    return value
+
+
+def _id(row: Conversation | InboundMessage) -> int:
+    if row.id is None:
+        raise RuntimeError("row has no id; it was not flushed")
+    return row.id

@@ -1,0 +1,236 @@
+"""Messages owed to citizens, and their way out: enqueue, claim with a lease, mark, retry with backoff.
+
+Every reply is written here in the same transaction as the decision that produced it, so nothing is
+promised that is not recorded, and nothing recorded is lost if the process dies before sending.
+Workers claim due rows in one short transaction, send outside it, and mark the result in another;
+a worker that dies mid-send leaves its rows "sending" until their lease runs out, then another
+worker claims them again. Inline replies (sent in the webhook response) are recorded already "sent".
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select
+
+from core.backend import Backend
+from core.messages import Outbound
+from storage.models import OutboxMessage
+
+# Statuses a platform's delivery callback may report, and those no later callback may overturn.
+CALLBACK_STATUSES = frozenset({"sent", "delivered", "undelivered", "failed"})
+_FINAL = frozenset({"delivered", "undelivered", "failed", "undeliverable"})
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One row a worker now holds until its lease ends: everything needed to send it, decrypted."""
+
+    id: int
+    bot_id: str
+    channel: str
+    address: str
+    outbound: Outbound
+    attempts: int
+    kind: str
+    conversation_id: int | None
+
+
+async def enqueue(
+    b: Backend,
+    *,
+    bot_id: str,
+    channel: str,
+    address: str,
+    outbound: Outbound,
+    kind: str = "reply",
+    conversation_id: int | None = None,
+    inbound_id: int | None = None,
+    inline: bool = False,
+) -> OutboxMessage:
+    now = b.clock.now()
+    row = OutboxMessage(
+        bot_id=bot_id,
+        channel=channel,
+        conversation_id=conversation_id,
+        inbound_id=inbound_id,
+        address_enc=b.keyring.encrypt(address),
+        kind=kind,
+        payload=outbound.to_json(),
+        status="sent" if inline else "pending",
+        inline=inline,
+        attempts=1 if inline else 0,
+        next_attempt_at=None if inline else now,
+        sent_at=now if inline else None,
+        created_at=now,
+        updated_at=now,
+    )
+    b.session.add(row)
+    await b.session.flush()
+    return row
+
+
+async def replies_for(b: Backend, inbound_id: int) -> list[Outbound]:
+    """What the first delivery of a message answered, so a provider's retry gets the same answer."""
+    query = (
+        select(OutboxMessage.payload).where(OutboxMessage.inbound_id == inbound_id).order_by(OutboxMessage.id)
+    )
+    return [Outbound.from_json(payload) for payload in await b.session.scalars(query)]
+
+
+async def claim(
+    b: Backend,
+    *,
+    limit: int = 50,
+    lease: timedelta = timedelta(seconds=60),
+    channels: Collection[str] | None = None,
+) -> list[Claimed]:
+    """Take up to `limit` due rows, oldest first; commit promptly so other workers skip them."""
+    now = b.clock.now()
+    due = or_(
+        and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),
+    )
+    query = select(OutboxMessage).where(due)
+    if channels is not None:
+        query = query.where(OutboxMessage.channel.in_(list(channels)))
+    query = (
+        query.order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    claimed: list[Claimed] = []
+    for row in await b.session.scalars(query):
+        row.status = "sending"
+        row.lease_until = now + lease
+        row.attempts += 1
+        row.updated_at = now
+        claimed.append(
+            Claimed(
+                id=_id(row),
+                bot_id=row.bot_id,
+                channel=row.channel,
+                address=b.keyring.decrypt(row.address_enc),
+                outbound=Outbound.from_json(row.payload),
+                attempts=row.attempts,
+                kind=row.kind,
+                conversation_id=row.conversation_id,
+            )
+        )
+    await b.session.flush()
+    return claimed
+
+
+async def mark_sent(b: Backend, outbox_id: int, *, provider_message_id: str | None = None) -> None:
+    row = await _row(b, outbox_id)
+    now = b.clock.now()
+    if row.status not in _FINAL:  # a fast delivery callback may already have said more
+        row.status = "sent"
+    row.provider_message_id = provider_message_id or row.provider_message_id
+    row.sent_at = row.sent_at or now
+    row.lease_until = None
+    row.next_attempt_at = None
+    row.error = None
+    row.updated_at = now
+
+
+async def mark_status(b: Backend, provider_message_id: str, status: str, *, error: str | None = None) -> bool:
+    """Apply a platform's delivery callback; False when the id is not ours (or not recorded yet).
+
+    Callbacks arrive out of order, so a late "sent" never overturns "delivered" or "failed".
+    """
+    if status not in CALLBACK_STATUSES:
+        raise ValueError(f"unknown delivery status {status!r}")
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.provider_message_id == provider_message_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    rows = list(await b.session.scalars(query))
+    now = b.clock.now()
+    for row in rows:
+        if status == "sent" and row.status in _FINAL:
+            continue
+        row.status = status
+        if error is not None:
+            row.error = error
+        row.updated_at = now
+    return bool(rows)
+
+
+async def mark_failed(b: Backend, outbox_id: int, error: str, *, retry: bool) -> None:
+    """Schedule another try with exponential backoff, or give up visibly.
+
+    Jitter spreads the retries of a burst (a platform outage fails many rows at once) so they do
+    not all hit the platform again in the same second.
+    """
+    row = await _row(b, outbox_id)
+    now = b.clock.now()
+    row.error = error
+    row.lease_until = None
+    row.updated_at = now
+    if retry and row.attempts < b.policy.outbox_max_attempts:
+        row.status = "pending"
+        row.next_attempt_at = now + backoff(b, row.attempts)
+    else:
+        row.status = "failed" if retry else "undeliverable"
+        row.next_attempt_at = None
+
+
+def backoff(b: Backend, attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failure: doubling from the base up to the cap, with jitter."""
+    policy = b.policy
+    exponent = min(max(attempts - 1, 0), 62)  # the cap is reached long before; keeps the float finite
+    seconds = min(policy.outbox_backoff_cap_seconds, policy.outbox_backoff_seconds * 2.0**exponent)
+    return timedelta(seconds=seconds * random.uniform(0.5, 1.0))
+
+
+async def for_conversation(
+    b: Backend, conversation_id: int, *, after_id: int = 0, kinds: Collection[str] | None = None
+) -> list[tuple[int, Outbound, str]]:
+    """Messages to one conversation after `after_id`: web chat polls this for staff replies."""
+    query = select(OutboxMessage.id, OutboxMessage.payload, OutboxMessage.status).where(
+        OutboxMessage.conversation_id == conversation_id, OutboxMessage.id > after_id
+    )
+    if kinds is not None:
+        query = query.where(OutboxMessage.kind.in_(list(kinds)))
+    rows = await b.session.execute(query.order_by(OutboxMessage.id))
+    return [(row_id, Outbound.from_json(payload), status) for row_id, payload, status in rows]
+
+
+async def mark_delivered(b: Backend, outbox_ids: Collection[int]) -> None:
+    """A channel that hands messages over itself (web chat polling) confirms what reached the citizen."""
+    ids = list(outbox_ids)
+    if not ids:
+        return
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.status != "delivered")
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    now = b.clock.now()
+    for row in await b.session.scalars(query):
+        row.status = "delivered"
+        row.sent_at = row.sent_at or now
+        row.lease_until = None
+        row.next_attempt_at = None
+        row.updated_at = now
+
+
+async def _row(b: Backend, outbox_id: int) -> OutboxMessage:
+    row = await b.session.get(OutboxMessage, outbox_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        raise LookupError(f"no outbox message {outbox_id}")
+    return row
+
+
+def _id(row: OutboxMessage) -> int:
+    if row.id is None:
+        raise RuntimeError("outbox row has no id; it was not flushed")
+    return row.id
