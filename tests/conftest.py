@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,16 +15,50 @@ from core.crypto import Keyring
 from core.policy import Policy
 from core.workdays import WorkCalendar
 from storage.database import Database
+from tests.postgres import ADMIN_URL, PostgresServer, find_server
 
 # Monday 2026-03-02, 09:00 in Beijing: a working day, inside office hours.
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 TEST_SECRET = "test-secret-not-for-production-0123456789"
 
 
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
-    await db.upgrade()
+_NO_POSTGRES: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | None]:
+    server = find_server()
+    if server is None:
+        _NO_POSTGRES.append(ADMIN_URL)
+    yield server
+    if server is not None:
+        asyncio.run(server.drop_all())
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _NO_POSTGRES:
+        terminalreporter.write_sep("!", "POSTGRESQL NOT AVAILABLE", red=True, bold=True)
+        terminalreporter.write_line(
+            f"No PostgreSQL server answered at {_NO_POSTGRES[0]} and none could be started: every "
+            "PostgreSQL half of the database tests was SKIPPED. Install and start one (see .ci/run) or "
+            "set SUNSHINE_TEST_POSTGRES_URL.",
+            red=True,
+            bold=True,
+        )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_server: PostgresServer | None
+) -> AsyncIterator[Database]:
+    """A fresh, migrated database: every database test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+        await db.upgrade()
+    else:
+        if postgres_server is None:
+            pytest.skip(f"PostgreSQL not available at {ADMIN_URL}")
+        db = Database(await postgres_server.fresh_database())
     yield db
     await db.dispose()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -34,6 +35,8 @@ async def test_upgrade_twice_is_harmless(database: Database) -> None:
 
 
 async def test_sqlite_commits_are_durable(database: Database) -> None:
+    if not database.is_sqlite:
+        pytest.skip("SQLite only")
     async with database.engine.connect() as connection:
         journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
         synchronous = (await connection.exec_driver_sql("PRAGMA synchronous")).scalar()
