@@ -23,7 +23,9 @@ class Mailbox(Protocol):
     """Messages sent to an address outside the inline reply (staff answers, notices), for channels whose
     client fetches them (web chat polls) instead of the platform pushing them."""
 
-    async def fetch(self, bot_id: str, channel: str, address: str, after_id: int) -> list[tuple[int, Outbound]]:
+    async def fetch(
+        self, bot_id: str, channel: str, address: str, after_id: int
+    ) -> list[tuple[int, Outbound]]:
         """(outbox id, message) pairs newer than `after_id`, oldest first; marks them delivered."""
         ...
 

@@ -21,7 +21,7 @@ ADMIN_URL = os.environ.get("SUNSHINE_TEST_POSTGRES_URL", "postgresql://postgres@
 async def _answers(url: str) -> bool:
     try:
         connection = await asyncpg.connect(url, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (OSError, asyncpg.PostgresError, TimeoutError):
         return False
     await connection.close()
     return True
