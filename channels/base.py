@@ -7,16 +7,25 @@ rest of the service arrives as the small callables below, wired by `bots`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from core.messages import Capabilities, Inbound, Outbound
 
-# Runs one inbound message through the whole pipeline (one transaction) and returns the replies.
+# Runs one inbound message through the whole pipeline (one transaction) and returns the replies,
+# which the channel must deliver in its response to the platform (they are recorded as sent).
 InboundHandler = Callable[[Inbound], Awaitable[list[Outbound]]]
+
+# The same, for platforms that only wait so long (WeChat: 5 s): returns the replies when the step finished
+# within `budget` seconds and they were claimed for the inline response, else None; then the outbox
+# dispatcher sends them through the platform's API when they are ready.
+BudgetedHandler = Callable[[Inbound, float], Awaitable[list[Outbound] | None]]
+
+# A platform's delivery report for a message the outbox sent: (provider message id, status, error).
+StatusSink = Callable[[str, str, str | None], Awaitable[bool]]
 
 
 class Mailbox(Protocol):
@@ -38,6 +47,7 @@ class Delivery:
     provider_message_id: str | None = None
     error: str | None = None
     retry: bool = False  # a transient failure worth another attempt
+    retry_after: float | None = None  # seconds the platform asked us to wait (HTTP 429)
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,11 @@ class ChannelContext:
     bot_ids: Sequence[str]
     handle: InboundHandler
     mailbox: Mailbox
+    # bot id → this channel's settings table for that bot (credentials come from the environment)
+    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    public_base_url: str = ""  # how the platforms reach us, for signature checks behind a proxy
+    handle_within: BudgetedHandler | None = None
+    report_status: StatusSink | None = None
 
 
 class Channel(Protocol):

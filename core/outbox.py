@@ -163,11 +163,14 @@ async def mark_status(b: Backend, provider_message_id: str, status: str, *, erro
     return bool(rows)
 
 
-async def mark_failed(b: Backend, outbox_id: int, error: str, *, retry: bool) -> None:
+async def mark_failed(
+    b: Backend, outbox_id: int, error: str, *, retry: bool, retry_after: float | None = None
+) -> None:
     """Schedule another try with exponential backoff, or give up visibly.
 
     Jitter spreads the retries of a burst (a platform outage fails many rows at once) so they do
-    not all hit the platform again in the same second.
+    not all hit the platform again in the same second. A platform that said how long to wait
+    (`retry_after`, HTTP 429) is waited for at least that long.
     """
     row = await _row(b, outbox_id)
     now = b.clock.now()
@@ -176,7 +179,10 @@ async def mark_failed(b: Backend, outbox_id: int, error: str, *, retry: bool) ->
     row.updated_at = now
     if retry and row.attempts < b.policy.outbox_max_attempts:
         row.status = "pending"
-        row.next_attempt_at = now + backoff(b, row.attempts)
+        wait = backoff(b, row.attempts)
+        if retry_after is not None:
+            wait = max(wait, timedelta(seconds=retry_after))
+        row.next_attempt_at = now + wait
     else:
         row.status = "failed" if retry else "undeliverable"
         row.next_attempt_at = None

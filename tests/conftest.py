@@ -15,7 +15,10 @@ from core.crypto import Keyring
 from core.policy import Policy
 from core.workdays import WorkCalendar
 from storage.database import Database
+from tests import network_guard
 from tests.postgres import ADMIN_URL, PostgresServer, find_server
+
+network_guard.install()
 
 # Monday 2026-03-02, 09:00 in Beijing: a working day, inside office hours.
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

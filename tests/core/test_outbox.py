@@ -126,6 +126,18 @@ async def test_backoff_is_capped(backend: Backend) -> None:
         assert cap * 0.5 <= wait <= cap
 
 
+async def test_a_platform_asking_to_wait_is_waited_for(backend: Backend, clock: FixedClock) -> None:
+    row = await put(backend, "hello")
+    await outbox.claim(backend)
+    await outbox.mark_failed(backend, row.id, "429 Too Many Requests", retry=True, retry_after=600)
+    assert row.status == "pending"
+    assert row.next_attempt_at >= clock.now() + timedelta(seconds=600)
+    clock.advance(seconds=599)
+    assert await outbox.claim(backend) == []
+    clock.advance(seconds=2)
+    assert [c.id for c in await outbox.claim(backend)] == [row.id]
+
+
 async def test_a_permanent_failure_is_undeliverable_at_once(backend: Backend) -> None:
     row = await put(backend, "hello")
     await outbox.claim(backend)
