@@ -73,6 +73,42 @@ async def enqueue(
     return row
 
 
+async def claim_inline(b: Backend, outbox_ids: Collection[int]) -> set[int]:
+    """Take still-pending rows for the platform's response (WeChat's passive reply), as already sent.
+
+    Conditional on the status, so a row the dispatcher claimed first is left to it: each row goes out
+    exactly one way.
+    """
+    if not outbox_ids:
+        return set()
+    now = b.clock.now()
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(outbox_ids)), OutboxMessage.status == "pending")
+        .with_for_update(skip_locked=True)
+    )
+    rows = list((await b.session.execute(query)).scalars())
+    for row in rows:
+        row.status = "sent"
+        row.inline = True
+        row.attempts += 1
+        row.sent_at = now
+        row.next_attempt_at = None
+        row.updated_at = now
+    await b.session.flush()
+    return {_id(row) for row in rows}
+
+
+async def inline_replies_for(b: Backend, inbound_id: int) -> list[Outbound]:
+    """The replies a message got in the platform's response, for a replay of a budgeted channel."""
+    query = (
+        select(OutboxMessage.payload)
+        .where(OutboxMessage.inbound_id == inbound_id, OutboxMessage.inline.is_(True))
+        .order_by(OutboxMessage.id)
+    )
+    return [Outbound.from_json(payload) for payload in (await b.session.execute(query)).scalars()]
+
+
 async def replies_for(b: Backend, inbound_id: int) -> list[Outbound]:
     """What the first delivery of a message answered, so a provider's retry gets the same answer."""
     query = (

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bots.pipeline import Pipeline, Services
+from conversations.engine import BotProfile
 from core.backend import Backend
 from core.clock import FixedClock
 from core.crypto import Keyring
@@ -93,3 +95,51 @@ async def backend(
     """A backend inside one open transaction, committed at the end of the test."""
     async with database.transaction() as session:
         yield Backend(session=session, keyring=keyring, clock=clock, policy=policy, calendar=calendar)
+
+
+TEST_BOT = "county"
+TEST_DEPARTMENTS = (
+    "县住建局",
+    "县人社局",
+    "县民政局",
+    "县农业农村局",
+    "县市场监管局",
+    "县自然资源局",
+    "县教育局",
+    "县卫健委",
+    "县交通运输局",
+    "县政务服务中心",
+    "城关镇",
+    "河西镇",
+    "青山乡",
+)
+
+
+@pytest.fixture
+def profile() -> BotProfile:
+    return BotProfile(bot_id=TEST_BOT, name="阳光县政务服务", departments=TEST_DEPARTMENTS)
+
+
+@pytest.fixture
+def services(
+    database: Database,
+    keyring: Keyring,
+    clock: FixedClock,
+    policy: Policy,
+    calendar: WorkCalendar,
+    profile: BotProfile,
+) -> Services:
+    """The service's long-lived pieces on a fresh database, for tests that drive whole messages."""
+    return Services(
+        database=database,
+        keyring=keyring,
+        clock=clock,
+        policy=policy,
+        calendar=calendar,
+        profiles={profile.bot_id: profile},
+    )
+
+
+@pytest.fixture
+def pipeline(services: Services) -> Pipeline:
+    return Pipeline(services)

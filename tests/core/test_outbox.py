@@ -194,3 +194,28 @@ async def test_web_chat_polls_its_conversation_and_confirms(backend: Backend) ->
     assert staff.status == "delivered" and staff.sent_at == backend.clock.now()
     assert reply.status == "sent"
     assert await outbox.claim(backend, channels=["webchat"]) == []
+
+
+async def test_inline_claim_takes_pending_rows_once(backend: Backend) -> None:
+    first = await put(backend, "passive")
+    second = await put(backend, "grabbed by the dispatcher")
+    claimed = await outbox.claim(backend, limit=1)  # the oldest: `first`
+    assert [c.id for c in claimed] == [first.id]
+
+    taken = await outbox.claim_inline(backend, [first.id, second.id])
+
+    assert taken == {second.id}
+    assert (second.status, second.inline) == ("sent", True)
+    assert first.status == "sending"
+    assert await outbox.claim_inline(backend, [second.id]) == set()
+
+
+async def test_inline_replies_for_a_replay_are_only_the_inline_ones(backend: Backend) -> None:
+    received = await inbox.receive(
+        backend, Inbound(channel="wechat", bot_id="county", sender="openid-1", message_id="m1", text="hi")
+    )
+    api = await put(backend, "by API", inbound_id=received.inbound_id)
+    passive = await put(backend, "passive", inbound_id=received.inbound_id)
+    await outbox.claim_inline(backend, [passive.id])
+    assert api.status == "pending"
+    assert await outbox.inline_replies_for(backend, received.inbound_id) == [Outbound("passive")]

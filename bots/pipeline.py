@@ -1,0 +1,131 @@
+"""One inbound message, end to end: one transaction that logs it, steps the conversation and queues replies.
+
+Messages from one sender are handled strictly one at a time, in arrival order: a per-conversation lock
+inside the process, and the conversation row lock (`SELECT ... FOR UPDATE` in `core.inbox`) between
+processes on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from conversations import engine
+from conversations.engine import BotProfile, StepContext
+from core import inbox, outbox
+from core.backend import Backend
+from core.cases import Contact
+from core.clock import Clock
+from core.crypto import Keyring
+from core.messages import Capabilities, Inbound, Outbound
+from core.policy import Policy
+from core.workdays import WorkCalendar
+from storage.database import Database
+
+
+class UnknownBot(LookupError):
+    """A message for a bot this deployment does not run."""
+
+
+@dataclass
+class Services:
+    """The long-lived pieces every unit of work is built from; made once by the bootstrap."""
+
+    database: Database
+    keyring: Keyring
+    clock: Clock
+    policy: Policy
+    calendar: WorkCalendar
+    profiles: Mapping[str, BotProfile]
+
+    def backend(self, session) -> Backend:  # type: ignore[no-untyped-def]
+        return Backend(session=session, keyring=self.keyring, clock=self.clock, policy=self.policy,
+                       calendar=self.calendar)
+
+
+class Pipeline:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._locks: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def _lock(self, inbound: Inbound) -> asyncio.Lock:
+        key = (inbound.bot_id, inbound.channel, inbound.sender)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+    async def handle(self, inbound: Inbound, capabilities: Capabilities, *, inline: bool) -> list[Outbound]:
+        """Process one message; `inline` says the replies go back in the platform's response."""
+        return (await self._process(inbound, capabilities, inline=inline)).replies
+
+    async def handle_within(
+        self, inbound: Inbound, capabilities: Capabilities, budget: float
+    ) -> list[Outbound] | None:
+        """For platforms that wait only so long: the replies if ready within `budget` seconds, else None.
+
+        The replies are queued as pending in the message's own transaction; when the step is done in time
+        they are taken for the response (as sent), otherwise the outbox dispatcher sends them through the
+        platform's API once the step finishes. Either way each reply goes out exactly once.
+        """
+        task = asyncio.ensure_future(self._process(inbound, capabilities, inline=False))
+        try:
+            result = await asyncio.wait_for(asyncio.shield(task), budget)
+        except TimeoutError:
+            return None
+        async with self.services.database.transaction() as session:
+            b = self.services.backend(session)
+            if result.replay:
+                return await outbox.inline_replies_for(b, result.inbound_id) or None
+            taken = await outbox.claim_inline(b, result.outbox_ids)
+        replies = [r for i, r in zip(result.outbox_ids, result.replies, strict=True) if i in taken]
+        return replies or None
+
+    async def _process(self, inbound: Inbound, capabilities: Capabilities, *, inline: bool) -> _Result:
+        profile = self.services.profiles.get(inbound.bot_id)
+        if profile is None:
+            raise UnknownBot(inbound.bot_id)
+        async with self._lock(inbound), self.services.database.transaction() as session:
+            b = self.services.backend(session)
+            received = await inbox.receive(b, inbound)
+            if received.replay:
+                replies = await outbox.replies_for(b, received.inbound_id)
+                return _Result(received.inbound_id, replies, [], replay=True)
+            conversation = received.conversation
+            context = StepContext(
+                backend=b,
+                profile=profile,
+                capabilities=capabilities,
+                conversation=conversation,
+                contact=Contact(inbound.channel, inbound.sender, conversation.id),
+                sender_key=b.keyring.lookup_hash("sender", f"{inbound.channel}:{inbound.sender}"),
+            )
+            turn = await engine.step(dict(conversation.state), inbound, context)
+            await inbox.save_state(b, conversation, turn.state, turn.language)
+            outbox_ids = []
+            for reply in turn.replies:
+                row = await outbox.enqueue(
+                    b,
+                    bot_id=inbound.bot_id,
+                    channel=inbound.channel,
+                    address=inbound.sender,
+                    outbound=reply,
+                    conversation_id=conversation.id,
+                    inbound_id=received.inbound_id,
+                    inline=inline,
+                )
+                outbox_ids.append(row.id)
+            return _Result(received.inbound_id, turn.replies, outbox_ids, replay=False)
+
+
+@dataclass
+class _Result:
+    inbound_id: int
+    replies: list[Outbound]
+    outbox_ids: list[int]
+    replay: bool
