@@ -189,9 +189,9 @@ def _abandoned(st: _State, now: datetime) -> bool:
 
 def _said(inbound: Inbound, offered: list[str]) -> Said:
     text = inbound.text.strip()
-    if inbound.choice is not None:
-        picked = inbound.choice if inbound.choice in offered else None
-        return Said(text=text, choice=picked, attachments=inbound.attachments, pressed=True)
+    if inbound.choice is not None and inbound.choice in offered:
+        return Said(text=text, choice=inbound.choice, attachments=inbound.attachments, pressed=True)
+    # A button from an older question (or a platform menu) answers nothing now: read its words instead.
     choice: str | None = None
     if offered and text:
         position = parse_number(text)

@@ -113,6 +113,27 @@
     }
   }
 
+  // A first visit opens with what the service offers and one button, instead of an empty page; the
+  // button sends the menu word, so the bot's own greeting follows.
+  function showWelcome() {
+    var wrapper = document.createElement("div");
+    wrapper.className = "message bot welcome";
+    var bubble = document.createElement("div");
+    bubble.className = "bubble";
+    bubble.textContent = t("welcome");
+    var group = document.createElement("div");
+    group.className = "choices";
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "choice";
+    button.textContent = t("start");
+    button.addEventListener("click", function () { send(t("start_word")); });
+    group.appendChild(button);
+    wrapper.appendChild(bubble);
+    wrapper.appendChild(group);
+    els.log.appendChild(wrapper);
+  }
+
   // Only the newest question's buttons answer anything; older ones would answer a step long gone.
   function disableOldChoices() {
     els.log.querySelectorAll(".choice").forEach(function (button) { button.disabled = true; });
@@ -237,10 +258,16 @@
         state.language = el.getAttribute("data-language");
         save();
         applyLanguage();
+        var welcome = els.log.querySelector(".welcome");
+        if (welcome) {
+          welcome.remove();
+          showWelcome();
+        }
       });
     });
     history.forEach(function (entry) { addMessage(entry, false); });
     applyLanguage();
+    if (!history.length && !persona) showWelcome();
     setupPersona();
     if (persona || state.session) {
       // A persona's messages (the demo survey) may be waiting before the first word is typed.
