@@ -53,8 +53,12 @@ class Database:
         async with self._sessions() as session:
             yield session
 
-    async def upgrade(self, revision: str = "head") -> None:
-        """Bring the schema to `revision` with the Alembic migrations (the one source of the schema)."""
+    async def upgrade(self, revision: str = "heads") -> None:
+        """Bring the schema to `revision` with the Alembic migrations (the one source of the schema).
+
+        "heads" rather than "head": features developed side by side may add sibling revisions before a
+        merge revision joins them, and every one of them must be applied.
+        """
         from alembic import command
         from alembic.config import Config
 
