@@ -7,8 +7,8 @@ rules and bots; tests call the same function with a test clock and fast password
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,14 +36,6 @@ log = logging.getLogger(__name__)
 PasswordCost = Literal["normal", "fast"]
 
 
-@dataclass(frozen=True)
-class ServiceContext(ChannelContext):
-    """The channel context with a unit of work, for channels that keep state of their own in the database
-    (SMS opt-outs): one transaction, yielding a `core` Backend bound to it."""
-
-    unit_of_work: Callable[[], AbstractAsyncContextManager[Backend]] | None = None
-
-
 @dataclass
 class Deployment:
     """Everything a running process needs, built once by `bootstrap`."""
@@ -58,7 +50,7 @@ class Deployment:
     mailbox: OutboxMailbox
     dispatcher: Dispatcher
     demo: bool = False
-    _contexts: dict[str, ServiceContext] = field(default_factory=dict, init=False)
+    _contexts: dict[str, ChannelContext] = field(default_factory=dict, init=False)
 
     def _capabilities_for(self, inbound: Inbound) -> Capabilities:
         if inbound.channel not in self.bot_channels.get(inbound.bot_id, frozenset()):
@@ -85,13 +77,13 @@ class Deployment:
         async with self.services.database.transaction() as session:
             yield self.services.backend(session)
 
-    def context_for(self, channel: str) -> ServiceContext:
+    def context_for(self, channel: str) -> ChannelContext:
         """One context per channel, so a channel that compares contexts sees the same one every time."""
         context = self._contexts.get(channel)
         if context is None:
             bot_ids = tuple(bot_id for bot_id, names in self.bot_channels.items() if channel in names)
             tables = self.settings.channels.get(channel, {})
-            context = self._contexts[channel] = ServiceContext(
+            context = self._contexts[channel] = ChannelContext(
                 bot_ids=bot_ids,
                 handle=self.handle,
                 mailbox=self.mailbox,

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from bots.pipeline import Services
 from channels.base import Channel, Delivery
-from core import outbox
+from core import optout, outbox
 from core.outbox import Claimed
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class Dispatcher:
 
     async def _send_in_order(self, rows: list[Claimed]) -> None:
         for row in rows:
+            if row.kind != "reply" and await self._opted_out(row):
+                continue
             delivery = await self._send(row)
             async with self.services.database.transaction() as session:
                 b = self.services.backend(session)
@@ -93,6 +95,16 @@ class Dispatcher:
                         retry=delivery.retry,
                         retry_after=delivery.retry_after,
                     )
+
+    async def _opted_out(self, row: Claimed) -> bool:
+        """A citizen who said STOP gets no staff messages, notices or surveys; answers to their own
+        messages still go (those are replies, sent inline on SMS)."""
+        async with self.services.database.transaction() as session:
+            b = self.services.backend(session)
+            if not await optout.is_opted_out(b, row.bot_id, row.channel, row.address):
+                return False
+            await outbox.mark_failed(b, row.id, "opted out", retry=False)
+            return True
 
     async def _send(self, row: Claimed) -> Delivery:
         channel = self.senders[row.channel]

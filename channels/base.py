@@ -8,11 +8,13 @@ rest of the service arrives as the small callables below, wired by `bots`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from core.backend import Backend
 from core.messages import Capabilities, Inbound, Outbound
 
 # Runs one inbound message through the whole pipeline (one transaction) and returns the replies,
@@ -23,6 +25,9 @@ InboundHandler = Callable[[Inbound], Awaitable[list[Outbound]]]
 # within `budget` seconds and they were claimed for the inline response, else None; then the outbox
 # dispatcher sends them through the platform's API when they are ready.
 BudgetedHandler = Callable[[Inbound, float], Awaitable[list[Outbound] | None]]
+
+# Opens one unit of work (a transaction) for state a channel keeps itself, such as SMS opt-outs.
+UnitOfWork = Callable[[], AbstractAsyncContextManager[Backend]]
 
 # A platform's delivery report for a message the outbox sent: (provider message id, status, error).
 StatusSink = Callable[[str, str, str | None], Awaitable[bool]]
@@ -62,6 +67,7 @@ class ChannelContext:
     public_base_url: str = ""  # how the platforms reach us, for signature checks behind a proxy
     handle_within: BudgetedHandler | None = None
     report_status: StatusSink | None = None
+    unit_of_work: UnitOfWork | None = None
 
 
 class Channel(Protocol):

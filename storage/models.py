@@ -267,3 +267,26 @@ class AuditEvent(SQLModel, table=True):
     target_id: str | None = Field(default=None, max_length=64)
     detail: dict[str, Any] = _json()
     source: str = Field(default="", max_length=128)
+
+
+class OptOut(SQLModel, table=True):
+    """An address that asked for no more messages it did not ask for (SMS STOP / 退订), per bot and channel.
+
+    Only the keyed address hash is kept: enough to check an outgoing message, useless to anyone reading
+    the table. The row stays after an opt-in (with `opted_out` false) so that a provider's late retry of
+    an earlier keyword message is recognised and changes nothing.
+    """
+
+    __tablename__ = "opt_outs"
+    __table_args__ = (UniqueConstraint("bot_id", "channel", "address_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    bot_id: str = Field(max_length=64)
+    channel: str = Field(max_length=32)
+    address_hash: str = Field(max_length=64)
+    opted_out: bool = True
+    source: str = Field(max_length=16)  # "keyword" (the citizen said so), "provider" (the platform refused)
+    # [provider message id, "out" | "in"] of the latest keyword messages, oldest first.
+    keyword_messages: list[list[str]] = Field(default=[], sa_column=Column(JSON, nullable=False))
+    changed_at: datetime = _when()
+    updated_at: datetime = _when()

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import pytest
 from aiohttp import web
 
-from bots.bootstrap import ServiceContext, bootstrap
+from bots.bootstrap import bootstrap
 from bots.settings import Settings, SettingsError
 from channels import registry
 from channels.base import ChannelContext, Delivery
@@ -76,7 +76,7 @@ async def test_a_channel_is_configured_with_its_bots_tables_and_the_service(tmp_
         await deployment.services.database.upgrade()
         [pigeon] = Pigeon.instances
         [context] = pigeon.configured
-        assert isinstance(context, ServiceContext)
+        assert isinstance(context, ChannelContext)
         assert context is deployment.context_for("pigeon")  # one context per channel, always the same
         assert tuple(context.bot_ids) == ("county",)
         assert context.settings == {"county": {"loft": "north"}}

@@ -11,7 +11,7 @@ from aiohttp import web
 from bots.dispatcher import Dispatcher
 from bots.pipeline import Services
 from channels.base import ChannelContext, Delivery
-from core import outbox
+from core import optout, outbox
 from core.clock import FixedClock
 from core.messages import Capabilities, Outbound
 from storage.models import OutboxMessage
@@ -36,7 +36,7 @@ class FakeChannel:
         return self.delivery
 
 
-async def enqueue(services: Services, channel: str, address: str, text: str) -> int:
+async def enqueue(services: Services, channel: str, address: str, text: str, kind: str = "reply") -> int:
     async with services.database.transaction() as session:
         row = await outbox.enqueue(
             services.backend(session),
@@ -44,6 +44,7 @@ async def enqueue(services: Services, channel: str, address: str, text: str) -> 
             channel=channel,
             address=address,
             outbound=Outbound(text),
+            kind=kind,
         )
         assert row.id is not None
         return row.id
@@ -164,3 +165,21 @@ async def test_the_loop_wakes_when_told_and_stops_cleanly(services: Services) ->
 
 def policy_backoff_cap(services: Services) -> float:
     return services.policy.outbox_backoff_cap_seconds + 1
+
+
+async def test_an_opted_out_number_gets_no_notices_but_still_its_replies(services: Services) -> None:
+    phone = "+8613900000001"
+    async with services.database.transaction() as session:
+        await optout.opt_out(services.backend(session), "county", "sms", phone)
+    notice = await enqueue(services, "sms", phone, "您的件已受理", kind="notice")
+    survey = await enqueue(services, "sms", phone, "请回复1-4评价", kind="survey")
+    reply = await enqueue(services, "sms", phone, "已退订。回复START可恢复。")
+    sms = FakeChannel("sms")
+
+    await Dispatcher(services, {"sms": sms}).run_once()
+
+    assert sms.sent == [("county", phone, "已退订。回复START可恢复。")]
+    for row_id in (notice, survey):
+        skipped = await row(services, row_id)
+        assert (skipped.status, skipped.error) == ("undeliverable", "opted out")
+    assert (await row(services, reply)).status == "sent"
