@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import time
 from typing import Any, Literal
 
 from bots import demo
@@ -63,7 +64,10 @@ class Deployment:
 
     async def handle_within(self, inbound: Inbound, budget: float) -> list[Outbound] | None:
         """The same for platforms that wait only `budget` seconds; None leaves the replies to the outbox."""
-        return await self.pipeline.handle_within(inbound, self._capabilities_for(inbound), budget)
+        fits = getattr(self.channels.get(inbound.channel), "fits_inline", None)
+        return await self.pipeline.handle_within(
+            inbound, self._capabilities_for(inbound), budget, inline_if=fits
+        )
 
     async def report_status(self, provider_message_id: str, status: str, error: str | None) -> bool:
         """A platform's delivery report for a message the outbox sent; False when it is not ours."""
@@ -129,12 +133,20 @@ def build_policy(settings: Settings) -> Policy:
             "lookup_lock_minutes",
             "sender_lock_after",
             "survey_expiry_hours",
+            "reminder_days",
+            "red_after_days",
+            "rating_correction_minutes",
+            "survey_rate_per_minute",
         )
         if (value := getattr(overrides, name)) is not None
     }
+    if overrides.quiet_hours is not None:
+        quiet = [time.fromisoformat(moment) for moment in overrides.quiet_hours]
+        tuned["quiet_hours"] = (quiet[0], quiet[1]) if quiet else None
     return Policy(
         timezone=settings.timezone,
         answer_days={**Policy().answer_days, **overrides.answer_days},
+        accept_days={**Policy().accept_days, **overrides.accept_days},
         extra_holidays=frozenset(overrides.holidays),
         extra_workdays=frozenset(overrides.workdays),
         **tuned,

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from aiohttp import web
 
-from bots import demo
+from bots import demo, scheduler
 from bots.app import AccessLogger, build_app
 from bots.bootstrap import Deployment, bootstrap
 from bots.cli_common import (
@@ -28,6 +28,8 @@ from bots.cli_common import (
     setup_logging,
 )
 from bots.cli_handoff import app as handoff_app
+from bots.cli_survey import app as survey_app
+from bots.cli_telegram import app as telegram_app
 from bots.cli_wechat import app as wechat_app
 from bots.imitation import KNOWN, capabilities_of
 from bots.settings import Settings
@@ -44,7 +46,9 @@ app = typer.Typer(
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(handoff_app, name="handoff")
+app.add_typer(survey_app, name="survey")
 app.add_typer(wechat_app, name="wechat")
+app.add_typer(telegram_app, name="telegram")
 
 
 def main() -> None:
@@ -121,7 +125,7 @@ def _announce(settings: Settings, deployment: Deployment, seeded: demo.DemoSeed 
 
 @app.command()
 def worker(demo_mode: DemoOption = False, config: ConfigOption = None) -> None:
-    """Run only the outbox dispatcher (for deployments with separate web and worker processes)."""
+    """Run only the outbox dispatcher and the deadline scheduler (for separate web and worker processes)."""
     setup_logging(logging.INFO)
     with clear_errors():
         deployment = bootstrap(settings_from(config), demo_mode=demo_mode)
@@ -135,7 +139,8 @@ async def _work(deployment: Deployment) -> None:
         loop.add_signal_handler(sig, stop.set)
     info(f"dispatching outbox messages for: {', '.join(sorted(deployment.senders))}")
     try:
-        await deployment.dispatcher.run(stop)
+        async with scheduler.running(deployment, stop):  # deadline reminders and warnings, alongside
+            await deployment.dispatcher.run(stop)
     finally:
         await deployment.close()
     info("worker stopped")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from conversations import engine
@@ -65,13 +65,19 @@ class Pipeline:
         return (await self._process(inbound, capabilities, inline=inline)).replies
 
     async def handle_within(
-        self, inbound: Inbound, capabilities: Capabilities, budget: float
+        self,
+        inbound: Inbound,
+        capabilities: Capabilities,
+        budget: float,
+        *,
+        inline_if: Callable[[list[Outbound]], bool] | None = None,
     ) -> list[Outbound] | None:
         """For platforms that wait only so long: the replies if ready within `budget` seconds, else None.
 
         The replies are queued as pending in the message's own transaction; when the step is done in time
         they are taken for the response (as sent), otherwise the outbox dispatcher sends them through the
-        platform's API once the step finishes. Either way each reply goes out exactly once.
+        platform's API once the step finishes. Either way each reply goes out exactly once. `inline_if`
+        lets the channel leave replies that would not fit its response (too long, too many) to the outbox.
         """
         task = asyncio.ensure_future(self._process(inbound, capabilities, inline=False))
         try:
@@ -82,6 +88,8 @@ class Pipeline:
             b = self.services.backend(session)
             if result.replay:
                 return await outbox.inline_replies_for(b, result.inbound_id) or None
+            if inline_if is not None and not inline_if(result.replies):
+                return None
             taken = await outbox.claim_inline(b, result.outbox_ids)
         replies = [r for i, r in zip(result.outbox_ids, result.replies, strict=True) if i in taken]
         return replies or None
