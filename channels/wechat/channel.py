@@ -106,6 +106,13 @@ class WeChatChannel:
             )
         return WeChatWebhook(self, context.handle_within).routes()
 
+    def fits_inline(self, replies: list[Outbound]) -> bool:
+        """A passive reply carries one text of at most 2048 bytes; longer answers go by the API, which
+        splits them at line ends instead of clipping the middle."""
+        parts = (render_text(reply, self.capabilities).strip() for reply in replies)
+        joined = messages.xml_safe("\n\n".join(part for part in parts if part))
+        return len(joined.encode("utf-8")) <= messages.TEXT_LIMIT_BYTES
+
     async def send(self, bot_id: str, address: str, message: Outbound) -> Delivery:
         account = self.accounts.get(bot_id)
         if account is None:
