@@ -17,7 +17,9 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from sqlalchemy import text
 
+from bots import scheduler
 from bots.bootstrap import Deployment
+from bots.desk import mount as mount_desk
 from bots.pipeline import UnknownBot
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,10 @@ def build_app(deployment: Deployment, *, dispatch: bool = True) -> web.Applicati
     app.router.add_get("/healthz", health)
     for name, channel in deployment.channels.items():
         app.add_routes(channel.routes(deployment.context_for(name)))
+    mount_desk(app, deployment)  # the staff desk under /desk
     if dispatch:
         app.cleanup_ctx.append(_dispatcher)
+        app.cleanup_ctx.append(scheduler.in_app(deployment))
     app.on_cleanup.append(_close)
     return app
 

@@ -100,8 +100,9 @@ class Deployment:
         return context
 
     async def close(self) -> None:
-        """Close the channels' platform clients, then the database."""
+        """Finish steps still running, close the channels' platform clients, then the database."""
         try:
+            await self.pipeline.drain()
             for channel in self.channels.values():
                 close = getattr(channel, "close", None)
                 if close is not None:
@@ -137,6 +138,11 @@ def build_policy(settings: Settings) -> Policy:
             "red_after_days",
             "rating_correction_minutes",
             "survey_rate_per_minute",
+            "duplicate_threshold",
+            "duplicate_sender_threshold",
+            "duplicate_window_days",
+            "duplicate_min_chars",
+            "outbox_lease_seconds",
         )
         if (value := getattr(overrides, name)) is not None
     }
@@ -156,6 +162,13 @@ def build_policy(settings: Settings) -> Policy:
 def build_keyring(settings: Settings, password_cost: PasswordCost = "normal") -> Keyring:
     if settings.secret_key is not None:
         secret = settings.secret_key.get_secret_value()
+    elif not settings.database.startswith("sqlite"):
+        # Processes sharing a database must share the key, and a generated key file belongs to one
+        # machine: another machine would make its own and could read nothing the first one wrote.
+        raise SettingsError(
+            "secret_key: a shared database needs the same SUNSHINE_SECRET_KEY in every process; "
+            "set it (a generated key file is only for a single machine with SQLite)"
+        )
     else:
         path = settings.data_dir / "secret.key"
         try:
@@ -180,6 +193,7 @@ def build_profiles(bots: Mapping[str, BotSettings]) -> dict[str, BotProfile]:
                 opens=bot.office_hours.opens,
                 closes=bot.office_hours.closes,
             ),
+            subsidy_otp=bot.subsidy_otp,
         )
         for bot_id, bot in bots.items()
     }
@@ -195,7 +209,7 @@ def build_services(
     policy = build_policy(settings)
     keyring = build_keyring(settings, password_cost)
     return Services(
-        database=Database(settings.database),
+        database=Database(settings.database, pool_size=settings.database_pool_size),
         keyring=keyring,
         clock=clock or SystemClock(),
         policy=policy,

@@ -28,6 +28,8 @@ from bots.cli_common import (
     setup_logging,
 )
 from bots.cli_handoff import app as handoff_app
+from bots.cli_staff import app as staff_app
+from bots.cli_subsidies import app as subsidies_app
 from bots.cli_survey import app as survey_app
 from bots.cli_telegram import app as telegram_app
 from bots.cli_wechat import app as wechat_app
@@ -46,6 +48,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(handoff_app, name="handoff")
+app.add_typer(staff_app, name="staff")
+app.add_typer(subsidies_app, name="subsidies")
 app.add_typer(survey_app, name="survey")
 app.add_typer(wechat_app, name="wechat")
 app.add_typer(telegram_app, name="telegram")
@@ -103,6 +107,7 @@ def _announce(settings: Settings, deployment: Deployment, seeded: demo.DemoSeed 
     for bot_id, channels in deployment.bot_channels.items():
         if "webchat" in channels:
             lines.append(f"  web chat ({bot_id}): {settings.base_url}/chat/{bot_id}")
+    lines.append(f"  staff desk: {settings.base_url}/desk")
     if seeded is not None:
         lines += [
             "",

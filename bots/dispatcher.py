@@ -28,16 +28,16 @@ class Dispatcher:
         senders: Mapping[str, Channel],
         *,
         batch: int = 50,
-        lease: timedelta = timedelta(seconds=60),
+        lease: timedelta | None = None,
         idle_seconds: float = 1.0,
     ) -> None:
         self.services = services
         self.senders = dict(senders)  # channel name → the channel that delivers its rows
         self.batch = batch
-        self.lease = lease
+        self.lease = lease or timedelta(seconds=services.policy.outbox_lease_seconds)
         self.idle_seconds = idle_seconds
         # A send that outlives its lease would be claimed and sent again by another worker.
-        self.send_timeout = lease.total_seconds() / 2
+        self.send_timeout = self.lease.total_seconds() / 2
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -63,6 +63,7 @@ class Dispatcher:
         """Claim one batch of due rows, send them and mark them; the number of rows handled."""
         if not self.senders:
             return 0
+        claimed_at = asyncio.get_running_loop().time()  # no later than the lease's start
         async with self.services.database.transaction() as session:
             claimed = await outbox.claim(
                 self.services.backend(session),
@@ -75,11 +76,13 @@ class Dispatcher:
         queues: dict[tuple[str, str], list[Claimed]] = {}
         for row in claimed:
             queues.setdefault((row.channel, row.address), []).append(row)
-        await asyncio.gather(*(self._send_in_order(rows) for rows in queues.values()))
+        await asyncio.gather(*(self._send_in_order(rows, claimed_at) for rows in queues.values()))
         return len(claimed)
 
-    async def _send_in_order(self, rows: list[Claimed]) -> None:
+    async def _send_in_order(self, rows: list[Claimed], claimed_at: float) -> None:
         for row in rows:
+            if not await self._still_held(row, claimed_at):
+                continue
             if row.kind != "reply" and await self._opted_out(row):
                 continue
             delivery = await self._send(row)
@@ -95,6 +98,22 @@ class Dispatcher:
                         retry=delivery.retry,
                         retry_after=delivery.retry_after,
                     )
+
+    async def _still_held(self, row: Claimed, claimed_at: float) -> bool:
+        """Whether this worker may send `row` now without another worker sending it too.
+
+        Rows of one address go one after another, so a row late in a batch can be reached when its lease
+        has too little left for a send (or has run out and another worker holds it). Early in the lease
+        nothing needs checking; after that the lease is renewed, fenced by the claim's attempt count.
+        """
+        elapsed = asyncio.get_running_loop().time() - claimed_at
+        if elapsed + self.send_timeout < self.lease.total_seconds() * 0.75:
+            return True
+        async with self.services.database.transaction() as session:
+            held = await outbox.renew(self.services.backend(session), row, self.lease)
+        if not held:
+            log.warning("outbox %s: lease lost before sending; left to the worker that holds it", row.id)
+        return held
 
     async def _opted_out(self, row: Claimed) -> bool:
         """A citizen who said STOP gets no staff messages, notices or surveys; answers to their own

@@ -51,6 +51,7 @@ class Pipeline:
         self._locks: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        self._outliving: set[asyncio.Future[_Result]] = set()  # steps whose webhook already answered
 
     def _lock(self, inbound: Inbound) -> asyncio.Lock:
         key = (inbound.bot_id, inbound.channel, inbound.sender)
@@ -80,6 +81,8 @@ class Pipeline:
         lets the channel leave replies that would not fit its response (too long, too many) to the outbox.
         """
         task = asyncio.ensure_future(self._process(inbound, capabilities, inline=False))
+        self._outliving.add(task)
+        task.add_done_callback(self._outliving.discard)
         try:
             result = await asyncio.wait_for(asyncio.shield(task), budget)
         except TimeoutError:
@@ -93,6 +96,15 @@ class Pipeline:
             taken = await outbox.claim_inline(b, result.outbox_ids)
         replies = [r for i, r in zip(result.outbox_ids, result.replies, strict=True) if i in taken]
         return replies or None
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for steps still running after their webhook answered, before the database closes.
+
+        The platform was told the message arrived and will not send it again, so a process stopping
+        (a rolling restart) must finish those steps rather than drop them.
+        """
+        if self._outliving:
+            await asyncio.wait(set(self._outliving), timeout=timeout)
 
     async def _process(self, inbound: Inbound, capabilities: Capabilities, *, inline: bool) -> _Result:
         profile = self.services.profiles.get(inbound.bot_id)

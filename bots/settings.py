@@ -29,6 +29,7 @@ from pydantic_settings import SettingsError as _SourceError
 
 from conversations import texts
 from core.policy import CASE_KINDS
+from core.survey_rows import normalize_phone
 
 DEFAULT_CONFIG = Path("sunshine.toml")
 BOT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # appears in URLs and table keys
@@ -76,6 +77,10 @@ class BotSettings(_Table):
     channels: list[str] = Field(default_factory=lambda: ["webchat", "console"])
     departments: list[str] = Field(default_factory=list)
     office_hours: OfficeHoursSettings = Field(default_factory=OfficeHoursSettings)
+    # Department → the staff mobile that gets deadline reminders and warnings by SMS (optional).
+    staff_phones: dict[str, str] = Field(default_factory=dict)
+    # Subsidy amounts only after a code sent by SMS to the phone on the payment record (needs "sms").
+    subsidy_otp: bool = False
 
     @field_validator("language")
     @classmethod
@@ -99,6 +104,25 @@ class BotSettings(_Table):
             raise ValueError("department names must not be empty")
         return list(dict.fromkeys(cleaned))
 
+    @model_validator(mode="after")
+    def _otp_needs_sms(self) -> BotSettings:
+        if self.subsidy_otp and "sms" not in self.channels:
+            raise ValueError("subsidy_otp sends its codes by SMS: add 'sms' to this bot's channels")
+        return self
+
+    @model_validator(mode="after")
+    def _staff_phones(self) -> BotSettings:
+        phones: dict[str, str] = {}
+        for department, raw in self.staff_phones.items():
+            if self.departments and department not in self.departments:
+                raise ValueError(f"staff_phones: {department!r} is not one of this bot's departments")
+            phone = normalize_phone(raw)
+            if phone is None:
+                raise ValueError(f"staff_phones: the number for {department!r} is not a mobile number")
+            phones[department] = phone
+        self.staff_phones = phones
+        return self
+
 
 class PolicySettings(_Table):
     """Overrides of `core.policy.Policy`; anything left out keeps the built-in default."""
@@ -110,10 +134,30 @@ class PolicySettings(_Table):
     lookup_lock_minutes: int | None = Field(default=None, ge=1)
     sender_lock_after: int | None = Field(default=None, ge=1)
     survey_expiry_hours: int | None = Field(default=None, ge=1)
+    accept_days: dict[str, int] = Field(default_factory=dict)  # working days to decide on acceptance
+    reminder_days: int | None = Field(default=None, ge=0)
+    red_after_days: int | None = Field(default=None, ge=0)
+    rating_correction_minutes: int | None = Field(default=None, ge=0)
+    quiet_hours: list[str] | None = None  # ["21:00", "08:00"]; [] for none
+    survey_rate_per_minute: int | None = Field(default=None, ge=1)
+    duplicate_threshold: float | None = Field(default=None, ge=0, le=100)
+    duplicate_sender_threshold: float | None = Field(default=None, ge=0, le=100)
+    duplicate_window_days: int | None = Field(default=None, ge=1)
+    duplicate_min_chars: int | None = Field(default=None, ge=1)
+    outbox_lease_seconds: float | None = Field(default=None, ge=2, le=3600)
     holidays: list[date] = Field(default_factory=list)
     workdays: list[date] = Field(default_factory=list)  # make-up working days (调休) on weekends
 
-    @field_validator("answer_days")
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: list[str] | None) -> list[str] | None:
+        if value is None or value == []:
+            return value
+        if len(value) != 2 or not all(_CLOCK_TIME.match(moment) for moment in value):
+            raise ValueError('quiet_hours is two times of day, from and until, like ["21:00", "08:00"]')
+        return value
+
+    @field_validator("answer_days", "accept_days")
     @classmethod
     def _answer_days(cls, value: dict[str, int]) -> dict[str, int]:
         unknown = sorted(set(value) - set(CASE_KINDS))
@@ -137,6 +181,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str | None = None  # None: an SQLite file in data_dir
+    # Connections each process keeps open to PostgreSQL, and as many again in a burst: the sum over all
+    # processes must stay below the server's max_connections.
+    database_pool_size: int = Field(default=10, ge=1, le=100)
     data_dir: Path = Path("data")
     secret_key: SecretStr | None = None  # None: a key file created in data_dir on first start
     public_base_url: str | None = None

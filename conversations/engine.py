@@ -58,6 +58,7 @@ class BotProfile:
     departments: tuple[str, ...] = ()
     office_hours: OfficeHours = field(default_factory=OfficeHours)
     use_workday_calendar: bool = True  # office hours also skip public holidays
+    subsidy_otp: bool = False  # show subsidy amounts only after a code sent by SMS to the record's phone
 
 
 @dataclass

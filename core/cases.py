@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from core import throttle
+from core import duplicate_index, throttle
 from core.backend import Backend
 from core.policy import CASE_KINDS
 from core.receipts import format_case_number, is_well_formed_case_number, new_case_number, new_password
@@ -29,6 +29,7 @@ _MAX_MERGE_HOPS = 16
 # Which statuses each staff action may start from. Declining is refusing to take a case on, so it is
 # only possible before work starts; closing needs an answer (reply or refusal) the citizen has seen.
 _OPEN_FOR_WORK = frozenset({"submitted", "accepted", "assigned", "in_progress"})
+_NO_LONGER_OPEN = frozenset({"declined", "closed"})
 _ALLOWED_FROM: dict[str, frozenset[str]] = {
     "accept": frozenset({"submitted"}),
     "decline": frozenset({"submitted", "accepted"}),
@@ -304,6 +305,80 @@ async def add_note(b: Backend, case_id: int, actor: str, text: str) -> CaseEvent
     return event
 
 
+# ---------------------------------------------------------------- duplicates
+
+
+async def merge(b: Backend, case_id: int, *, into_id: int, actor: str) -> Case:
+    """Link a duplicate to the case that handles the matter; the citizen keeps their number and password.
+
+    Links are one level deep: merging into a duplicate links to that duplicate's primary, and merging a
+    case that already has duplicates moves them along, so `primary_id` always names a case that is
+    itself not merged. Refused: merging a case into itself or into one of its own duplicates, merging a
+    case that is already linked elsewhere (split it first: a silent move would hide the first decision),
+    and merging into or from a closed case — a closed primary takes no more work, so the duplicate's
+    matter would be dropped unseen, and a closed duplicate has already had its own answer.
+    """
+    actor = _required(actor, "actor")
+    if case_id == into_id:
+        raise CaseStateError("a case cannot be merged into itself")
+    # Both rows locked in id order, so two staff merging the same pair opposite ways cannot deadlock.
+    locked = {row_id: await _load_for_update(b, row_id) for row_id in sorted((case_id, into_id))}
+    case, target = locked[case_id], locked[into_id]
+    if target.primary_id is not None:
+        target = await _load_for_update(b, target.primary_id)
+    assert target.id is not None
+    if target.id == case_id:
+        raise CaseStateError("cannot merge a case into one of its own duplicates")
+    if case.primary_id == target.id:
+        return case  # already where it should be: staff clicking twice changes nothing
+    if case.primary_id is not None:
+        raise CaseStateError("the case is already merged into another case; split it first")
+    if case.status == "closed":
+        raise CaseStateError("a closed case cannot be merged")
+    if target.status == "closed":
+        raise CaseStateError("cannot merge into a closed case")
+
+    statement = (
+        select(Case).where(Case.primary_id == case_id).order_by(col(Case.id)).with_for_update()
+    ).execution_options(populate_existing=True)
+    followers = list((await b.session.execute(statement)).scalars())
+    now = b.clock.now()
+    for moved in (case, *followers):
+        moved.primary_id = target.id
+        moved.updated_at = now
+    target.updated_at = now
+    target_number = format_case_number(target.number)
+    case_number = format_case_number(case.number)
+    _append_event(b, case, actor, "merged", {"role": "duplicate", "primary": target_number})
+    for follower in followers:
+        _append_event(
+            b, follower, actor, "merged", {"role": "duplicate", "primary": target_number, "via": case_number}
+        )
+    primary_detail: dict[str, Any] = {"role": "primary", "duplicate": case_number}
+    if followers:
+        primary_detail["with"] = [format_case_number(follower.number) for follower in followers]
+    _append_event(b, target, actor, "merged", primary_detail)
+    await b.session.flush()
+    return case
+
+
+async def split(b: Backend, case_id: int, *, actor: str) -> Case:
+    """Undo a wrong link: the case is handled on its own again, from the status it kept all along."""
+    actor = _required(actor, "actor")
+    case = await _load_for_update(b, case_id)
+    if case.primary_id is None:
+        raise CaseStateError("the case is not merged into another case")
+    primary = await _load_for_update(b, case.primary_id)
+    now = b.clock.now()
+    case.primary_id = None
+    case.updated_at = primary.updated_at = now
+    primary_number, case_number = format_case_number(primary.number), format_case_number(case.number)
+    _append_event(b, case, actor, "split", {"role": "duplicate", "primary": primary_number})
+    _append_event(b, primary, actor, "split", {"role": "primary", "duplicate": case_number})
+    await b.session.flush()
+    return case
+
+
 async def _transition(
     b: Backend,
     case_id: int,
@@ -328,6 +403,9 @@ async def _transition(
         case.department = department
     if closing:
         case.closed_at = now
+    if new_status in _NO_LONGER_OPEN:
+        assert case.id is not None
+        await duplicate_index.forget(b, case.id)  # no later report can join a case that is done
     _append_event(b, case, actor, action, event_detail, public_text=public_text)
     await b.session.flush()
     return case

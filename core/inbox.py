@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -103,27 +105,30 @@ async def _locked_conversation(b: Backend, inbound: Inbound) -> Conversation:
     if found is not None:
         return found
     now = b.clock.now()
-    conversation = Conversation(
-        bot_id=inbound.bot_id,
-        channel=inbound.channel,
-        address_hash=key,
-        address_enc=b.keyring.encrypt(inbound.sender),
-        state={},
-        mode="bot",
-        created_at=now,
-        updated_at=now,
+    values = {
+        "bot_id": inbound.bot_id,
+        "channel": inbound.channel,
+        "address_hash": key,
+        "address_enc": b.keyring.encrypt(inbound.sender),
+        "state": {},
+        "mode": "bot",
+        "created_at": now,
+        "updated_at": now,
+    }
+    # A new sender's first message can reach two processes at once (a platform's retry sent to another
+    # web process). ON CONFLICT DO NOTHING makes the loser's insert wait for the winner's commit and then
+    # insert nothing, with no error to recover from; both then lock the one row, the loser after the
+    # winner is done with it, and the loser sees the winner's message as a replay.
+    dialect = b.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(Conversation).values(**values)
+    await b.session.execute(
+        statement.on_conflict_do_nothing(index_elements=["bot_id", "channel", "address_hash"])
     )
-    try:
-        # Two first messages from a new sender can race on PostgreSQL: the loser's insert waits for the
-        # winner's commit, fails on the unique key, and then locks the winner's row like any other.
-        async with b.session.begin_nested():
-            b.session.add(conversation)
-    except IntegrityError:
-        found = (await b.session.scalars(query)).first()
-        if found is None:
-            raise
-        return found
-    return conversation
+    found = (await b.session.scalars(query)).first()
+    if found is None:
+        raise RuntimeError("the conversation row vanished between its insert and its lock")
+    return found
 
 
 async def _find_inbound(b: Backend, inbound: Inbound) -> int | None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import random
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import CursorResult
 
 from core.backend import Backend
 from core.messages import Outbound
@@ -124,7 +126,14 @@ async def claim(
     lease: timedelta = timedelta(seconds=60),
     channels: Collection[str] | None = None,
 ) -> list[Claimed]:
-    """Take up to `limit` due rows, oldest first; commit promptly so other workers skip them."""
+    """Take up to `limit` due rows, oldest first; commit promptly so other workers skip them.
+
+    Several workers claim at once, and a conversation's rows must not overtake each other on the way
+    out (three staff answers arrive in the order written). So a worker takes a conversation's rows only
+    as an unbroken run from the first one due or being sent: never a row behind one that another
+    worker holds. It sends the run one row after another; a row that fails and waits for its retry
+    does not hold the rest back.
+    """
     now = b.clock.now()
     due = or_(
         and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
@@ -139,8 +148,9 @@ async def claim(
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
+    rows = await _in_turn(b, list(await b.session.scalars(query)), now)
     claimed: list[Claimed] = []
-    for row in await b.session.scalars(query):
+    for row in rows:
         row.status = "sending"
         row.lease_until = now + lease
         row.attempts += 1
@@ -159,6 +169,65 @@ async def claim(
         )
     await b.session.flush()
     return claimed
+
+
+async def _in_turn(b: Backend, rows: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
+    """The locked rows that head their conversation's line, with the rows right behind them.
+
+    A conversation's line is its rows due or being sent, in id order. A row locked by another worker's
+    claim was skipped by the query above but still stands in the line (its claim is not committed
+    yet, or it is "sending"), and so stops this worker from taking anything behind it.
+    """
+    conversations = {row.conversation_id for row in rows if row.conversation_id is not None}
+    if not conversations:
+        return rows
+    in_line = or_(
+        OutboxMessage.status == "sending",
+        and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+    )
+    query = (
+        select(OutboxMessage.conversation_id, OutboxMessage.id)
+        .where(OutboxMessage.conversation_id.in_(conversations), in_line)
+        .order_by(OutboxMessage.id)
+    )
+    lines: dict[int, list[int]] = {}
+    for conversation_id, row_id in await b.session.execute(query):
+        lines.setdefault(conversation_id, []).append(row_id)
+    taken: list[OutboxMessage] = []
+    reached: dict[int, int] = {}  # conversation → how far along its line this worker's rows go
+    for row in rows:
+        conversation = row.conversation_id
+        if conversation is None:
+            taken.append(row)
+            continue
+        line, position = lines.get(conversation, []), reached.get(conversation, 0)
+        if position < len(line) and line[position] == row.id:
+            taken.append(row)
+            reached[conversation] = position + 1
+        else:
+            reached[conversation] = len(line)  # a gap: nothing further back in this line either
+    return taken
+
+
+async def renew(b: Backend, claimed: Claimed, lease: timedelta) -> bool:
+    """Extend the lease on a row this worker still holds; False when it has lost the row.
+
+    A worker sends its batch one row after another per address, so it may reach a row after the
+    lease ran out and another worker claimed it again. Each claim counts an attempt, so an unchanged
+    count proves nobody else has claimed the row since; renewing then gives the send a whole lease.
+    """
+    now = b.clock.now()
+    result: CursorResult[Any] = await b.session.execute(  # type: ignore[assignment]
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == claimed.id,
+            OutboxMessage.status == "sending",
+            OutboxMessage.attempts == claimed.attempts,
+        )
+        .values(lease_until=now + lease, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
 
 
 async def mark_sent(b: Backend, outbox_id: int, *, provider_message_id: str | None = None) -> None:

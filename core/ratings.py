@@ -59,9 +59,14 @@ async def create_survey(
     staff_name: str | None = None,
     served_at: datetime | None = None,
     case_id: int | None = None,
+    sent_at: datetime | None = None,
 ) -> SurveyView:
-    """Record a survey question; the caller puts the question text in the outbox."""
-    now = b.clock.now()
+    """Record a survey question; the caller puts the question text in the outbox.
+
+    `sent_at` is when the question goes out, later than now when quiet hours or pacing hold it: the
+    survey answers nothing before then, and its time to answer counts from then.
+    """
+    now = sent_at or b.clock.now()
     survey = Survey(
         bot_id=bot_id,
         channel=channel,
@@ -95,7 +100,7 @@ async def open_survey(b: Backend, *, bot_id: str, channel: str, address: str) ->
     )
     query = (
         select(Survey)
-        .where(*mine, Survey.status == "pending")
+        .where(*mine, Survey.status == "pending", Survey.sent_at <= now)
         .order_by(Survey.sent_at.desc(), Survey.id.desc())
         .limit(1)
     )
@@ -168,29 +173,36 @@ async def record(
     b.session.add(rating)
     await b.session.flush()
     low = grade in b.policy.low_grades
-    warning_id: int | None = None
-    if low:
-        warning = DepartmentWarning(
-            bot_id=bot_id,
-            department=department,
-            kind="low_rating",
-            level="red" if grade >= 4 else "yellow",
-            case_id=case_id,
-            rating_id=rating.id,
-            detail={
-                "service": service,
-                "window": window,
-                "staff": staff_name,
-                "grade": grade,
-                "grade_key": GRADE_KEYS[grade],
-                "channel": channel,
-            },
-            created_at=now,
-        )
-        b.session.add(warning)
-        await b.session.flush()
-        warning_id = warning.id
+    warning_id = await _warn(b, rating, service) if low else None
     return RatingView(id=_id(rating.id), grade=grade, low=low, department=department, warning_id=warning_id)
+
+
+async def _warn(b: Backend, rating: Rating, service: str | None, **extra: object) -> int:
+    """The warning card a low grade raises: yellow for 不满意, red for 很差."""
+    detail: dict[str, object] = {
+        "service": service,
+        "window": rating.window,
+        "staff": rating.staff_name,
+        "grade": rating.grade,
+        "grade_key": GRADE_KEYS[rating.grade],
+        "channel": rating.channel,
+        **extra,
+    }
+    if rating.reason:
+        detail["reason"] = rating.reason
+    warning = DepartmentWarning(
+        bot_id=rating.bot_id,
+        department=rating.department,
+        kind="low_rating",
+        level="red" if rating.grade >= 4 else "yellow",
+        case_id=rating.case_id,
+        rating_id=rating.id,
+        detail=detail,
+        created_at=b.clock.now(),
+    )
+    b.session.add(warning)
+    await b.session.flush()
+    return _id(warning.id)
 
 
 async def add_reason(b: Backend, rating_id: int, reason: str) -> None:
@@ -212,6 +224,92 @@ async def add_reason(b: Backend, rating_id: int, reason: str) -> None:
     )
     for warning in await b.session.scalars(query):
         warning.detail = {**warning.detail, "reason": reason}  # a new dict: JSON columns see assignment only
+
+
+@dataclass(frozen=True)
+class RecentRating:
+    """A survey answer still open to correction: the citizen may have pressed the wrong digit."""
+
+    id: int
+    grade: int
+    department: str
+    has_reason: bool
+    answered_at: datetime
+    correctable_until: datetime
+
+
+class CorrectionClosed(ValueError):
+    """The correction window is over: the first answer stands."""
+
+
+async def correctable_rating(b: Backend, *, bot_id: str, channel: str, address: str) -> RecentRating | None:
+    """The newest survey answer from this address still within the correction window."""
+    now = b.clock.now()
+    window = timedelta(minutes=b.policy.rating_correction_minutes)
+    query = (
+        select(Rating)
+        .join(Survey, Rating.survey_id == Survey.id)
+        .where(
+            Survey.bot_id == bot_id,
+            Survey.channel == channel,
+            Survey.address_hash == address_hash(b, channel, address),
+            Rating.created_at > now - window,
+        )
+        .order_by(Rating.created_at.desc(), Rating.id.desc())
+        .limit(1)
+    )
+    rating = (await b.session.scalars(query)).first()
+    if rating is None:
+        return None
+    return RecentRating(
+        id=_id(rating.id),
+        grade=rating.grade,
+        department=rating.department,
+        has_reason=bool(rating.reason),
+        answered_at=rating.created_at,
+        correctable_until=rating.created_at + window,
+    )
+
+
+async def correct(b: Backend, rating_id: int, grade: int) -> RatingView:
+    """Replace a grade given moments ago; its warning follows the new grade.
+
+    The old warning is resolved rather than deleted (supervisors may already have seen it), and a
+    low new grade raises a fresh one carrying the reason already given, if any.
+    """
+    if isinstance(grade, bool) or grade not in GRADE_KEYS:
+        raise ValueError(f"a grade is 1..4, not {grade!r}")
+    rating = await b.session.get(Rating, rating_id, with_for_update=True, populate_existing=True)
+    if rating is None:
+        raise LookupError(f"no rating {rating_id}")
+    now = b.clock.now()
+    if now > rating.created_at + timedelta(minutes=b.policy.rating_correction_minutes):
+        raise CorrectionClosed(f"rating {rating_id} can no longer be corrected")
+    query = (
+        select(DepartmentWarning)
+        .where(DepartmentWarning.rating_id == rating_id, DepartmentWarning.resolved_at.is_(None))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    open_warnings = list(await b.session.scalars(query))
+    low = grade in b.policy.low_grades
+    if grade == rating.grade:
+        current = open_warnings[-1].id if open_warnings else None
+        return RatingView(rating_id, grade, low, rating.department, current)
+    previous = rating.grade
+    rating.grade = grade
+    rating.updated_at = now
+    for warning in open_warnings:
+        warning.resolved_at = now
+        warning.detail = {**warning.detail, "corrected_to": grade}
+    warning_id: int | None = None
+    if low:
+        service: str | None = None
+        if rating.survey_id is not None:
+            service = await b.session.scalar(select(Survey.service).where(Survey.id == rating.survey_id))
+        warning_id = await _warn(b, rating, service, corrected_from=previous)
+    await b.session.flush()
+    return RatingView(id=rating_id, grade=grade, low=low, department=rating.department, warning_id=warning_id)
 
 
 async def satisfaction(

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import throttle
 from core.backend import Backend
+from core.crypto import Keyring
 from core.idcard import IdProblem, check_id_number, mask_account, mask_id_number, normalize_id_number
 from storage.models import SubsidyRecord
 
@@ -118,25 +119,21 @@ async def add_record(
     if not clean_name:
         raise ValueError("a subsidy record needs a name")
     cents = _to_cents(amount)
-    compact_account = "".join(ch for ch in account if not ch.isspace() and ch != "-") if account else None
+    compact_account = compact_account_number(account) if account else None
     keyring = b.keyring
-    canonical = json.dumps(
-        [
-            number,
-            clean_name,
-            programme.strip(),
-            year,
-            standard.strip(),
-            cents,
-            paid_on.isoformat() if paid_on else None,
-            method.strip(),
-            status.strip(),
-            compact_account,
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
+    row_hash = payment_row_hash(
+        keyring,
+        id_number=number,
+        name=clean_name,
+        programme=programme.strip(),
+        year=year,
+        standard=standard.strip(),
+        amount_cents=cents,
+        paid_on=paid_on,
+        method=method.strip(),
+        status=status.strip(),
+        account=compact_account,
     )
-    row_hash = keyring.lookup_hash("subsidy_row", canonical)
     existing = await _id_by_row_hash(b, row_hash)
     if existing is not None:
         return existing
@@ -171,6 +168,49 @@ async def add_record(
         return existing
     assert record.id is not None
     return record.id
+
+
+def compact_account_number(account: str) -> str:
+    """Bank account numbers are printed in groups ("6217 0038 ..."); the digits are what count."""
+    return "".join(ch for ch in account if not ch.isspace() and ch != "-")
+
+
+def payment_row_hash(
+    keyring: Keyring,
+    *,
+    id_number: str,
+    name: str,
+    programme: str,
+    year: int,
+    standard: str,
+    amount_cents: int,
+    paid_on: date | None,
+    method: str,
+    status: str,
+    account: str | None,
+) -> str:
+    """What makes two rows the same payment, keyed: one definition for single adds and bulk imports.
+
+    Values come normalised (ID number upper-case, name without spaces, account compacted, texts
+    stripped), so a re-export of the same list with other spacing is still the same payments.
+    """
+    canonical = json.dumps(
+        [
+            id_number,
+            name,
+            programme,
+            year,
+            standard,
+            amount_cents,
+            paid_on.isoformat() if paid_on else None,
+            method,
+            status,
+            account,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return keyring.lookup_hash("subsidy_row", canonical)
 
 
 async def get_payment(b: Backend, payment_id: int) -> Payment | None:

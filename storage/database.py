@@ -13,12 +13,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATION_LOCK = 0x5355_4E53  # "SUNS": the advisory lock key that serialises schema upgrades
 
 
 class Database:
     """Owns the engine. Built once in the bootstrap, never at import time."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo}
@@ -28,7 +29,7 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time; queueing writers here keeps "database is locked" away
@@ -66,6 +67,11 @@ class Database:
         config.set_main_option("script_location", str(MIGRATIONS))
 
         def run(connection: Any) -> None:
+            if not self.is_sqlite:
+                # Every web process upgrades as it starts; when several start together one migrates and
+                # the others wait here, then find nothing left to do. (SQLite's BEGIN IMMEDIATE already
+                # lets one writer in at a time.)
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
 

@@ -3,4 +3,6 @@
 A feature that adds tables in a module of its own adds one import line here.
 """
 
-import storage.models  # noqa: F401
+import storage.duplicate_models
+import storage.models
+import storage.schedule_models  # noqa: F401

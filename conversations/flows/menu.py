@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from conversations.flows import submit
+from conversations.flows import rate, submit
 from conversations.flows.machine import Flow, Move, Said, Step, Talk, forward, go, not_understood, stay
 from conversations.understand import Intent, menu_intent, parse_rating
 from core import ratings
@@ -65,6 +65,11 @@ def _menu_shown_after(talk: Talk, survey: ratings.SurveyView) -> bool:
     return datetime.fromisoformat(shown) >= sent
 
 
+def _menu_shown_since(talk: Talk, moment: datetime) -> bool:
+    shown = talk.state.get(_SHOWN_AT)
+    return isinstance(shown, str) and datetime.fromisoformat(shown) >= moment
+
+
 async def _read(talk: Talk, said: Said, *, menu_shown: bool) -> Move:
     grade = parse_rating(said.text) if said.text and not said.pressed else None
     if grade is not None:
@@ -72,6 +77,12 @@ async def _read(talk: Talk, said: Said, *, menu_shown: bool) -> Move:
         # A typed number that picks from a menu shown after the survey arrived means the menu.
         if survey is not None and not (said.choice in ENTRIES and _menu_shown_after(talk, survey)):
             return forward("rate:survey")
+        # Soon after answering a survey, another grade changes that answer (unless it picks from a menu
+        # shown since).
+        recent = await rate.correctable(talk) if survey is None else None
+        picks_menu = recent is not None and _menu_shown_since(talk, recent.answered_at)
+        if recent is not None and not (said.choice in ENTRIES and picks_menu):
+            return forward("rate:correct")
     target = said.choice if said.choice in ENTRIES else None
     if target is None:
         intent = menu_intent(said.text)
@@ -106,7 +117,9 @@ async def _on_choose(talk: Talk, said: Said) -> Move:
     return await _read(talk, said, menu_shown=True)
 
 
-_STARTS = frozenset({"submit", "submit:description", "lookup", "subsidy", "rate", "rate:survey"})
+_STARTS = frozenset(
+    {"submit", "submit:description", "lookup", "subsidy", "rate", "rate:survey", "rate:correct"}
+)
 
 FLOW = Flow(
     name=NAME,

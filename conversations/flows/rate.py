@@ -3,11 +3,14 @@
 A survey SMS names the visit, so its answer needs no questions; a rating from the menu first asks
 which department it is for. A low grade asks why, once: the reason goes to the supervisors with the
 warning the backend raises, and is what makes a low grade actionable rather than a number.
+
+A second grade soon after a survey answer (within `rating_correction_minutes`) corrects the first:
+a citizen who typed 3 for 1 on a small keypad should not leave a red card behind.
 """
 
 from __future__ import annotations
 
-from conversations.flows.machine import IDLE, Flow, Move, Said, Step, Talk, go, not_understood
+from conversations.flows.machine import IDLE, Flow, Move, Said, Step, Talk, go, not_understood, stay
 from conversations.understand import DONT_KNOW, match_department, normalize, parse_rating
 from core import ratings
 from core.messages import Choice, Outbound
@@ -77,6 +80,44 @@ async def _on_survey(talk: Talk, said: Said) -> Move:
     return await _after_grade(talk, rating)
 
 
+# ---------------------------------------------------------------- correcting a survey answer
+
+
+async def correctable(talk: Talk) -> ratings.RecentRating | None:
+    """The survey answer this citizen may still correct; the menu sends a bare grade here when one exists."""
+    contact = talk.ctx.contact
+    return await ratings.correctable_rating(
+        talk.backend, bot_id=talk.profile.bot_id, channel=contact.channel, address=contact.address
+    )
+
+
+async def _correct(talk: Talk, recent: ratings.RecentRating, grade: int, *, here: str) -> Move:
+    try:
+        rating = await ratings.correct(talk.backend, recent.id, grade)
+    except ratings.CorrectionClosed:
+        return go(IDLE, talk.msg("rate.thanks"))
+    label = talk.text(GRADE_LABELS[grade])
+    if rating.low and not recent.has_reason:
+        talk.data["rating_id"] = rating.id
+        said = talk.msg("rate.corrected_low", grade=label)
+        return stay(said) if here == "reason" else go("reason", said)
+    return go(IDLE, talk.msg("rate.corrected", grade=label))
+
+
+async def _ask_correction(talk: Talk) -> list[Outbound]:
+    return [talk.msg("rate.ask_grade_plain", choices=_grades(talk))]
+
+
+async def _on_correction(talk: Talk, said: Said) -> Move:
+    grade = _grade(said)
+    if grade is None:
+        return not_understood()
+    recent = await correctable(talk)
+    if recent is None or grade == recent.grade:  # too late, or the same answer again: it stands
+        return go(IDLE, talk.msg("rate.thanks"))
+    return await _correct(talk, recent, grade, here="correct")
+
+
 # ---------------------------------------------------------------- rating a department from the menu
 
 
@@ -137,6 +178,11 @@ async def _on_reason(talk: Talk, said: Said) -> Move:
     if not normalize(reason):
         return not_understood(talk.msg("rate.reason_empty"))
     rating_id = talk.data.get("rating_id")
+    grade = parse_rating(reason)
+    if grade is not None:  # a bare grade is no reason: the citizen is changing their answer
+        recent = await correctable(talk)
+        if recent is not None and recent.id == rating_id and grade != recent.grade:
+            return await _correct(talk, recent, grade, here="reason")
     if isinstance(rating_id, int):
         await ratings.add_reason(talk.backend, rating_id, reason)
     return go(IDLE, talk.msg("rate.reason_thanks"))
@@ -147,6 +193,7 @@ FLOW = Flow(
     entry="department",
     steps={
         "survey": Step(_ask_survey, _on_survey, "rate.help.grade"),
+        "correct": Step(_ask_correction, _on_correction, "rate.help.grade"),
         "department": Step(_ask_department, _on_department, "rate.help.department"),
         "grade": Step(_ask_grade, _on_grade, "rate.help.grade"),
         # The grade is already recorded (and the supervisors warned); only the reason is left out.
@@ -154,6 +201,7 @@ FLOW = Flow(
     },
     graph={
         "survey": frozenset({"reason", "department", IDLE}),
+        "correct": frozenset({"reason", IDLE}),
         "department": frozenset({"grade"}),
         "grade": frozenset({"reason", "department", IDLE}),
         "reason": frozenset({IDLE}),

@@ -21,7 +21,7 @@ from conversations.understand import (
     parse_yes_no,
 )
 from conversations.understand.normalize import scrub
-from core import cases
+from core import cases, duplicates
 from core.messages import Choice, Outbound
 from core.policy import CASE_KINDS
 
@@ -335,20 +335,34 @@ async def _submit(talk: Talk) -> list[Outbound]:
         reporter=reporter or None,
         contact=None if anonymous else talk.ctx.contact,
     )
-    receipt = await cases.submit(talk.backend, draft)
+    filed = await duplicates.submit(talk.backend, draft)
     data.clear()
-    return receipt_lines(talk, receipt, anonymous=anonymous)
+    return receipt_lines(talk, filed.receipt, anonymous=anonymous, linked=filed.linked)
 
 
-def receipt_lines(talk: Talk, receipt: cases.Receipt, *, anonymous: bool) -> list[Outbound]:
-    """The one and only time the password is shown: say so, and say how to use it."""
+def receipt_lines(
+    talk: Talk, receipt: cases.Receipt, *, anonymous: bool, linked: duplicates.Match | None = None
+) -> list[Outbound]:
+    """The one and only time the password is shown: say so, and say how to use it.
+
+    A repeat of an open matter still gets its own number and password; it is told the matter is
+    handled together with the earlier report. That report's number is named only when it was this
+    citizen's own: anyone else's case number is none of their business.
+    """
     follow = "submit.receipt_anonymous" if anonymous else "submit.receipt_notices"
-    return [
+    lines = [
         talk.msg(
             "submit.receipt", number=receipt.number, password=receipt.password, due=talk.day(receipt.due_on)
         ),
-        talk.msg(follow),
     ]
+    if linked is not None:
+        lines.append(
+            talk.msg("submit.linked_own", number=linked.number)
+            if linked.same_person
+            else talk.msg("submit.linked")
+        )
+    lines.append(talk.msg(follow))
+    return lines
 
 
 FLOW = Flow(

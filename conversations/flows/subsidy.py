@@ -7,14 +7,18 @@ nothing. While the conversation waits for the name, the ID number sits in the st
 
 from __future__ import annotations
 
+import re
+
+from conversations import texts
 from conversations.flows import words
-from conversations.flows.machine import IDLE, Flow, Move, Said, Step, Talk, go, not_understood
+from conversations.flows.machine import IDLE, Flow, Move, Said, Step, Talk, go, not_understood, stay
 from conversations.flows.submit import receipt_lines
 from conversations.understand import normalize, parse_id_number, parse_name, parse_number, parse_yes_no
-from core import cases, subsidies
+from core import cases, onetime, subsidies, subsidy_otp
 from core.backend import Backend
 from core.idcard import IdProblem, check_id_number, normalize_id_number
 from core.messages import Choice, Outbound
+from core.textnorm import scrub
 from storage.models import SubsidyRecord
 
 NAME = "subsidy"
@@ -60,13 +64,79 @@ async def _on_name(talk: Talk, said: Said) -> Move:
     b = talk.backend
     result = await subsidies.query(b, b.keyring.decrypt(token), name, sender_key=talk.ctx.sender_key)
     if result.outcome is subsidies.SubsidyOutcome.FOUND:
-        talk.data["payments"] = [payment.id for payment in result.payments]
+        ids = [payment.id for payment in result.payments]
+        if talk.profile.subsidy_otp:
+            phone = await subsidy_otp.phone_for(b, ids)
+            if phone is not None:
+                return await _send_code(talk, phone, ids, result.masked_id or "")
+        talk.data["payments"] = ids
         return go("payments", *payment_list(talk, result))
     if result.outcome is subsidies.SubsidyOutcome.INVALID_ID and result.problem is not None:
         return go("id_number", talk.msg(ID_PROBLEMS[result.problem]))
     if result.outcome is subsidies.SubsidyOutcome.LOCKED:
         return go(IDLE, talk.msg("subsidy.locked", minutes=b.policy.lookup_lock_minutes))
     return go(IDLE, talk.msg("subsidy.not_found"))
+
+
+# ---------------------------------------------------------------- one-time code (when the bot asks for it)
+
+_CODE_MINUTES = int(onetime.VALID_FOR.total_seconds() // 60)
+_NOT_DIGIT = re.compile(r"\D")
+
+
+async def _send_code(talk: Talk, phone: str, ids: list[int], masked_id: str) -> Move:
+    """ID and name matched; the amounts wait until the code sent to the record's phone comes back."""
+    b = talk.backend
+
+    def message(code: str) -> str:
+        # An SMS whatever channel the query came on: always the short form, in the citizen's language.
+        return texts.text(
+            talk.lang,
+            "subsidy.otp_sms",
+            concise=True,
+            name=talk.profile.name,
+            code=code,
+            minutes=_CODE_MINUTES,
+        )
+
+    sent = await subsidy_otp.send_code(
+        b, bot_id=talk.profile.bot_id, owner=talk.ctx.sender_key, phone=phone, message=message
+    )
+    if sent is None:
+        return go(IDLE, talk.msg("subsidy.otp_too_many", minutes=60))
+    talk.data.update(otp=sent.code_id, pending=ids, masked_id=masked_id)
+    return go("otp", talk.msg("subsidy.otp_sent", tail=sent.phone_tail, minutes=_CODE_MINUTES))
+
+
+async def _ask_code(talk: Talk) -> list[Outbound]:
+    return [talk.msg("subsidy.otp_ask")]
+
+
+async def _on_code(talk: Talk, said: Said) -> Move:
+    typed = _NOT_DIGIT.sub("", scrub(said.text))
+    if len(typed) != onetime.CODE_DIGITS:
+        return not_understood(talk.msg("subsidy.otp_unclear"))
+    code_id, pending = talk.data.get("otp"), talk.data.get("pending")
+    if not isinstance(code_id, int) or not isinstance(pending, list):
+        talk.data.clear()
+        return go(IDLE, talk.msg("subsidy.otp_expired"))
+    b = talk.backend
+    checked = await onetime.check(b, code_id, owner=talk.ctx.sender_key, attempt=typed)
+    if checked.verdict is onetime.Verdict.WRONG:
+        # Read but wrong: not a reason to offer 人工, and "1" must stay a digit of the code.
+        return stay(talk.msg("subsidy.otp_wrong", left=checked.tries_left))
+    masked_id = str(talk.data.get("masked_id", ""))
+    talk.data.clear()
+    if checked.verdict is onetime.Verdict.EXHAUSTED:
+        return go(IDLE, talk.msg("subsidy.otp_failed"))
+    if checked.verdict is onetime.Verdict.EXPIRED:
+        return go(IDLE, talk.msg("subsidy.otp_expired"))
+    payments = [
+        payment for payment_id in pending if (payment := await subsidies.get_payment(b, int(payment_id)))
+    ]
+    talk.data["payments"] = [payment.id for payment in payments]
+    result = subsidies.SubsidyResult(subsidies.SubsidyOutcome.FOUND, payments, masked_id, None)
+    return go("payments", *payment_list(talk, result))
 
 
 def payment_list(talk: Talk, result: subsidies.SubsidyResult) -> list[Outbound]:
@@ -192,13 +262,15 @@ FLOW = Flow(
     steps={
         "id_number": Step(_ask_id, _on_id, "subsidy.help.id_number"),
         "name": Step(_ask_name, _on_name, "subsidy.help.name"),
+        "otp": Step(_ask_code, _on_code, "subsidy.help.otp"),
         "payments": Step(_ask_payments, _on_payments, "subsidy.help.payments"),
         "question_which": Step(_ask_which, _on_which, "subsidy.help.question_which"),
         "question_text": Step(_ask_problem, _on_problem, "subsidy.help.question_text"),
     },
     graph={
         "id_number": frozenset({"name"}),
-        "name": frozenset({"payments", "id_number", IDLE}),
+        "name": frozenset({"payments", "otp", "id_number", IDLE}),
+        "otp": frozenset({"payments", IDLE}),
         "payments": frozenset({"question_which", "question_text", IDLE}),
         "question_which": frozenset({"question_text"}),
         "question_text": frozenset({"question_which", IDLE}),

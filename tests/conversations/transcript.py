@@ -13,8 +13,11 @@ The format, one instruction per line:
     @press LABEL                      press the button labelled LABEL in the last reply (then `<` lines)
     @survey service=... department=... [window=...] [staff=...]   a satisfaction survey sent to ADDRESS
     @subsidy id=... name=... programme=... year=... standard=... amount=... [paid=YYYY-MM-DD]
-             method=... status=... [account=...] [department=...]   one imported subsidy payment
+             method=... status=... [account=...] [department=...] [phone=...]   one imported subsidy payment
     @staff accept|start CASE | assign CASE DEPARTMENT | reply CASE TEXT | decline CASE TEXT | close CASE
+           | split CASE                undo the link of a case merged into another
+    @bot subsidy_otp=true             change a setting of the bot's profile from here on
+    @sms-code NAME                    remember the code of the latest one-time-code SMS as NAME
     @desk close                       staff close this conversation's handoff
     > TEXT                            the citizen sends TEXT (a lone `>` sends an empty message)
     < TEXT                            a line of the bot's reply (a lone `<` is an empty line)
@@ -36,7 +39,7 @@ from __future__ import annotations
 import itertools
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from difflib import unified_diff
@@ -50,7 +53,7 @@ from core import cases, handoff, ratings, subsidies
 from core.clock import FixedClock
 from core.inbox import address_hash
 from core.messages import Attachment, Capabilities, Choice, Inbound, Outbound, render_text
-from storage.models import Conversation
+from storage.models import Conversation, OutboxMessage
 
 TRANSCRIPTS = Path(__file__).resolve().parents[1] / "transcripts"
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -71,6 +74,7 @@ SEPARATOR = "<---"
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _FULLWIDTH = str.maketrans("0123456789-", "０１２３４５６７８９－")
+_BOOLEANS = {"true": True, "false": False}
 _CAPTURE_PATTERNS = {"number": r"[0-9](?:[0-9-]*[0-9])?", "text": r".+?"}
 
 
@@ -309,6 +313,10 @@ class TranscriptRunner:
             await self._staff(args)
         elif name == "desk":
             await self._desk(args, line)
+        elif name == "bot":
+            self._bot(_fields(args))
+        elif name == "sms-code":
+            await self._sms_code(args, line)
         else:
             raise TranscriptError(f"{self._where(line)}: unknown instruction @{name}")
 
@@ -342,6 +350,7 @@ class TranscriptRunner:
                 status=values["status"],
                 account=values.get("account"),
                 department=values.get("department"),
+                phone=values.get("phone"),
             )
 
     async def _staff(self, args: str) -> None:
@@ -365,8 +374,29 @@ class TranscriptRunner:
                 await cases.decline(b, case.id, actor, text)
             elif action == "close":
                 await cases.close(b, case.id, actor)
+            elif action == "split":
+                await cases.split(b, case.id, actor=actor)
             else:
                 raise TranscriptError(f"{self.path.name}: unknown staff action {action!r}")
+
+    def _bot(self, values: dict[str, str]) -> None:
+        profiles = dict(self.services.profiles)
+        changes = {key: _BOOLEANS.get(value.lower(), value) for key, value in values.items()}
+        profiles[self.bot_id] = replace(profiles[self.bot_id], **changes)
+        self.services.profiles = profiles
+
+    async def _sms_code(self, name: str, line: int) -> None:
+        async with self.services.database.reading() as session:
+            row = await session.scalar(
+                select(OutboxMessage)
+                .where(OutboxMessage.kind == "otp")
+                .order_by(OutboxMessage.id.desc())
+                .limit(1)
+            )
+        found = re.search(r"\d{6}", row.payload.get("text", "")) if row is not None else None
+        if found is None:
+            raise TranscriptError(f"{self._where(line)}: no one-time code was sent")
+        self.values[name] = found.group(0)
 
     async def _desk(self, args: str, line: int) -> None:
         if args != "close":

@@ -1,0 +1,166 @@
+"""The deadline rules: remind the department before a deadline, warn yellow when it passes, red when
+it is long past — each exactly once per case, stage and kind.
+
+"Exactly once" rests on the unique key of `DeadlineMark` (case, stage, kind), inserted in a savepoint
+before anything else is written: a second worker, or the same worker after a restart, finds the key
+taken and writes nothing, whatever it had read before. Everything a mark causes — the warning card,
+the event in the case's timeline, any message the caller queues — lives in the same transaction, so a
+crash leaves either all of it or none of it, and a later run finishes what none of it did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from core.backend import Backend
+from core.deadlines import StageDeadline, Standing, local_today, open_cases, pending_stages, standing
+from core.receipts import format_case_number
+from storage.models import Case, CaseEvent, DepartmentWarning
+from storage.schedule_models import DeadlineMark
+
+REMINDER = "reminder"
+YELLOW = "yellow"
+RED = "red"
+ACTOR = "system"
+
+
+@dataclass(frozen=True)
+class Raised:
+    """A mark just recorded, for whoever tells people about it (desk, staff SMS)."""
+
+    case_id: int
+    number: str
+    bot_id: str
+    case_kind: str  # complaint, tip, suggestion, question
+    kind: str  # reminder, yellow, red
+    stage: str
+    due_on: date
+    department: str | None
+    warning_id: int | None
+
+
+def marks_due(deadline: StageDeadline, today: date) -> list[str]:
+    """Which marks a stage has earned by `today`, in the order they would have come.
+
+    A reminder only makes sense before the deadline: a worker that was down until after it goes
+    straight to the warning rather than announcing a deadline that has already passed.
+    """
+    state = standing(deadline, today)
+    if state == Standing.DUE_SOON:
+        return [REMINDER]
+    if state == Standing.OVERDUE:
+        return [YELLOW]
+    if state == Standing.LONG_OVERDUE:
+        return [YELLOW, RED]
+    return []
+
+
+async def cases_needing_marks(b: Backend, today: date | None = None) -> list[int]:
+    """Open cases with a mark due that is not recorded yet; a cheap read to run before any locking."""
+    today = today or local_today(b)
+    wanted: dict[int, set[tuple[str, str]]] = {}
+    for case in await open_cases(b):
+        assert case.id is not None
+        for deadline in pending_stages(case, b.policy, b.calendar, b.zone):
+            for kind in marks_due(deadline, today):
+                wanted.setdefault(case.id, set()).add((deadline.stage, kind))
+    if not wanted:
+        return []
+    done: dict[int, set[tuple[str, str]]] = {}
+    query = select(DeadlineMark.case_id, DeadlineMark.stage, DeadlineMark.kind).where(
+        col(DeadlineMark.case_id).in_(list(wanted))
+    )
+    for case_id, stage, kind in await b.session.execute(query):
+        done.setdefault(case_id, set()).add((stage, kind))
+    return sorted(case_id for case_id, marks in wanted.items() if marks - done.get(case_id, set()))
+
+
+async def raise_for_case(b: Backend, case_id: int, today: date | None = None) -> list[Raised]:
+    """Record the marks `case_id` has earned and not yet got; what was recorded now, in order."""
+    today = today or local_today(b)
+    case = await b.session.get(Case, case_id, populate_existing=True)
+    if case is None:
+        return []
+    raised: list[Raised] = []
+    for deadline in pending_stages(case, b.policy, b.calendar, b.zone):
+        for kind in marks_due(deadline, today):
+            mark = await _claim(b, case, deadline, kind)
+            if mark is None:
+                continue
+            raised.append(await _record(b, case, deadline, kind, mark, today))
+    return raised
+
+
+async def marks(b: Backend, case_id: int) -> list[DeadlineMark]:
+    query = select(DeadlineMark).where(DeadlineMark.case_id == case_id).order_by(col(DeadlineMark.id))
+    return list(await b.session.scalars(query))
+
+
+async def _claim(b: Backend, case: Case, deadline: StageDeadline, kind: str) -> DeadlineMark | None:
+    """The mark, newly inserted; None when it exists (this or another worker recorded it first)."""
+    assert case.id is not None
+    mark = DeadlineMark(
+        bot_id=case.bot_id,
+        case_id=case.id,
+        stage=deadline.stage,
+        kind=kind,
+        due_on=deadline.due_on,
+        at=b.clock.now(),
+    )
+    try:
+        async with b.session.begin_nested():
+            b.session.add(mark)
+    except IntegrityError:
+        return None
+    return mark
+
+
+async def _record(
+    b: Backend, case: Case, deadline: StageDeadline, kind: str, mark: DeadlineMark, today: date
+) -> Raised:
+    assert case.id is not None
+    now = b.clock.now()
+    number = format_case_number(case.number)
+    detail: dict[str, Any] = {"stage": deadline.stage, "due_on": deadline.due_on.isoformat()}
+    warning_id: int | None = None
+    if kind in (YELLOW, RED):
+        warning = DepartmentWarning(
+            bot_id=case.bot_id,
+            department=case.department or "",
+            kind="overdue",
+            level=kind,
+            case_id=case.id,
+            detail={**detail, "case_number": number, "case_kind": case.kind, "noticed_on": today.isoformat()},
+            created_at=now,
+        )
+        b.session.add(warning)
+        await b.session.flush()
+        warning_id = mark.warning_id = warning.id
+        detail = {**detail, "level": kind, "warning_id": warning_id}
+    b.session.add(
+        CaseEvent(
+            case_id=case.id,
+            at=now,
+            actor=ACTOR,
+            action="warning" if warning_id is not None else REMINDER,
+            detail=detail,
+        )
+    )
+    await b.session.flush()
+    return Raised(
+        case_id=case.id,
+        number=number,
+        bot_id=case.bot_id,
+        case_kind=case.kind,
+        kind=kind,
+        stage=deadline.stage,
+        due_on=deadline.due_on,
+        department=case.department,
+        warning_id=warning_id,
+    )
