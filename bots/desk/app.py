@@ -9,7 +9,7 @@ import aiohttp_session
 from aiohttp import web
 
 from bots.bootstrap import Deployment
-from bots.desk import admin, case_actions, cases, events, export, login, queue, supervisor
+from bots.desk import admin, case_actions, cases, events, export, login, queue, supervisor, surveys
 from bots.desk.context import DESK, Desk
 from bots.desk.render import render, setup_templates
 from bots.desk.security import (
@@ -42,7 +42,7 @@ def build_desk(deployment: Deployment) -> web.Application:
     app.middlewares.extend([error_pages, authenticate, protect_from_forgery])
     setup_templates(app)
     app.router.add_get("/static/{name}", static_file)
-    for module in (login, queue, events, cases, case_actions, supervisor, export, admin):
+    for module in (login, queue, events, cases, case_actions, supervisor, surveys, export, admin):
         app.add_routes(module.routes())
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_stop_streams)

@@ -88,6 +88,8 @@ MATRIX: list[tuple[str, str, dict[str, str], dict[str, int]]] = [
     ("GET", "/desk/warnings", {}, SUPERVISOR_PAGE),
     ("POST", "/desk/warnings/{warning}/resolve", {}, SUPERVISOR_ACTION),
     ("GET", "/desk/ratings", {}, SUPERVISOR_PAGE),
+    ("GET", "/desk/surveys", {}, SUPERVISOR_PAGE),
+    ("POST", "/desk/surveys", {}, SUPERVISOR_ACTION | {"sue": 400, "ada": 400}),  # no file: a clear error
     ("GET", "/desk/export/cases.csv", {}, SUPERVISOR_PAGE),
     ("GET", "/desk/export/ratings.csv", {}, SUPERVISOR_PAGE),
     ("GET", "/desk/export/satisfaction.csv", {}, SUPERVISOR_PAGE),
