@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from channels.settings import describe_problems
+
 
 class SmsSettingsError(ValueError):
     """The SMS settings of a bot are incomplete or wrong; the message names the bot and the fields."""
@@ -59,8 +61,4 @@ def parse_settings(bot_id: str, raw: Mapping[str, Any]) -> SmsSettings:
     try:
         return SmsSettings.model_validate(dict(raw))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
-            for error in exc.errors(include_input=False, include_url=False)
-        )
-        raise SmsSettingsError(f"SMS settings of bot {bot_id!r}: {problems}") from None
+        raise SmsSettingsError(f"SMS settings of bot {bot_id!r}: {describe_problems(exc)}") from None

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from channels.settings import describe_problems
+
 DEFAULT_API_BASE = "https://api.telegram.org"
 WEBHOOK_PREFIX = "/webhooks/telegram"
 
@@ -80,11 +82,4 @@ def parse_settings(bot_id: str, raw: Any) -> TelegramBotSettings:
     try:
         return TelegramBotSettings.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_url=False, include_input=False):
-            where = ".".join(str(part) for part in error["loc"]) or "(table)"
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown setting (misspelt?)"
-            problems.append(f"{where}: {message}")
-        raise SettingsProblem(f"telegram settings of bot {bot_id!r}: " + "; ".join(problems)) from None
+        raise SettingsProblem(f"telegram settings of bot {bot_id!r}: {describe_problems(exc)}") from None

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from channels.settings import describe_problems
 from channels.wechat.menu import DEFAULT_MENU, Menu, MenuButton
 
 DEFAULT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
@@ -106,11 +107,4 @@ def parse_settings(bot_id: str, raw: Any) -> WeChatBotSettings:
     try:
         return WeChatBotSettings.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_url=False, include_input=False):
-            where = ".".join(str(part) for part in error["loc"]) or "(table)"
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown setting (misspelt?)"
-            problems.append(f"{where}: {message}")
-        raise SettingsProblem(f"wechat settings of bot {bot_id!r}: " + "; ".join(problems)) from None
+        raise SettingsProblem(f"wechat settings of bot {bot_id!r}: {describe_problems(exc)}") from None
