@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -22,7 +23,10 @@ from core.backend import Backend
 from core.cases import Receipt
 from core.messages import Outbound
 from core.receipts import format_case_number
+from core.survey_rows import normalize_phone
 from storage.models import Case, Conversation, OutboxMessage
+
+WECHAT_WINDOW = timedelta(hours=48)
 
 # New status → what the citizen reads. Literal keys, so the catalog tests see every one of them used.
 CASE_NOTICE_KEYS: Mapping[str, str] = {
@@ -50,9 +54,16 @@ class Recipient:
 class Notifier:
     """Renders and queues citizen notices; built once per deployment by the desk."""
 
-    def __init__(self, profiles: Mapping[str, BotProfile], concise: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        profiles: Mapping[str, BotProfile],
+        concise: Callable[[str], bool],
+        *,
+        sms_bots: frozenset[str] = frozenset(),
+    ) -> None:
         self._profiles = profiles
         self._concise = concise
+        self._sms_bots = sms_bots  # bots that can reach a citizen by SMS when their own channel cannot
 
     async def case_status(self, b: Backend, case: Case, *, text: str | None = None) -> OutboxMessage | None:
         """Tell the submitter the case's new status; `text` is the decline reason or the official reply.
@@ -107,18 +118,40 @@ class Notifier:
         contact = b.keyring.decrypt_json(case.contact_enc)
         channel, address = str(contact["channel"]), str(contact["address"])
         language = None
+        last_heard: datetime | None = None
         if case.conversation_id is not None:
-            language = await b.session.scalar(
-                select(Conversation.language).where(Conversation.id == case.conversation_id)
-            )
+            row = (
+                await b.session.execute(
+                    select(Conversation.language, Conversation.last_inbound_at).where(
+                        Conversation.id == case.conversation_id
+                    )
+                )
+            ).first()
+            if row is not None:
+                language, last_heard = row
+        language = self._language(case.bot_id, language)
+        phone = self._sms_fallback(b, case, channel, last_heard)
+        if phone is not None:
+            return Recipient(case.bot_id, "sms", phone, None, language, self._concise("sms"))
         return Recipient(
             bot_id=case.bot_id,
             channel=channel,
             address=address,
             conversation_id=case.conversation_id,
-            language=self._language(case.bot_id, language),
+            language=language,
             concise=self._concise(channel),
         )
+
+    def _sms_fallback(self, b: Backend, case: Case, channel: str, last_heard: datetime | None) -> str | None:
+        """WeChat lets an official account write to a user only within 48 hours of the user's last
+        message; past that, a reporter who left a phone number is told by SMS instead."""
+        if channel != "wechat" or case.bot_id not in self._sms_bots or not case.reporter_enc:
+            return None
+        if last_heard is not None and b.clock.now() - last_heard < WECHAT_WINDOW:
+            return None
+        reporter = b.keyring.decrypt_json(case.reporter_enc)
+        raw = reporter.get("phone") if isinstance(reporter, dict) else None
+        return normalize_phone(str(raw)) if raw else None
 
     async def conversation_recipient(self, b: Backend, conversation: Conversation) -> Recipient:
         return Recipient(

@@ -69,7 +69,11 @@ class Desk:
         base = deployment.settings.public_base_url or ""
         return cls(
             deployment=deployment,
-            notifier=Notifier(deployment.services.profiles, concise),
+            notifier=Notifier(
+                deployment.services.profiles,
+                concise,
+                sms_bots=frozenset(bot for bot, names in deployment.bot_channels.items() if "sms" in names),
+            ),
             cookie_secure=base.startswith("https://"),
         )
 

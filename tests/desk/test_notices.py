@@ -10,6 +10,7 @@ from bots.bootstrap import Deployment
 from bots.desk.context import Desk as DeskContext
 from core import cases
 from core.cases import CaseDraft, Contact
+from core.messages import Capabilities, Inbound
 from core.receipts import format_case_number
 from storage.models import Case, Conversation, OutboxMessage
 from tests.desk.conftest import CITIZEN, DEPT_A, World, conversation_id
@@ -138,3 +139,41 @@ async def test_the_case_page_shows_whether_the_notice_arrived(
     fetched = await deployment.mailbox.fetch("demo", "webchat", CITIZEN, 0)
     assert any("已受理" in message.text for _, message in fetched)
     assert "已送达" in await (await alice.get(f"/desk/cases/{world.case_a}")).text()
+
+
+async def test_a_wechat_reporter_silent_for_48_hours_is_told_by_sms_at_the_phone_they_left(
+    world: World, deployment: Deployment, clock: Any
+) -> None:
+    services = deployment.services
+    context = DeskContext.for_deployment(deployment)  # the demo bot answers on SMS too
+    openid = "oWechatReporter0000000000001"
+    await deployment.pipeline.handle(
+        Inbound("wechat", "demo", openid, "wx-1", "你好"), Capabilities(), inline=True
+    )
+    async with services.database.transaction() as session:
+        b = services.backend(session)
+        wechat = await session.scalar(select(Conversation.id).where(Conversation.channel == "wechat"))
+        named = await cases.submit(
+            b,
+            CaseDraft(
+                bot_id="demo",
+                kind="tip",
+                description="村干部收钱",
+                department=DEPT_A,
+                reporter={"name": "王五", "phone": "13700000007"},
+                contact=Contact("wechat", openid, wechat),
+            ),
+        )
+        await context.notifier.case_status(b, await cases.accept(b, named.case_id, "staff:sue"))
+
+    clock.advance(hours=49)
+    async with services.database.transaction() as session:
+        b = services.backend(session)
+        await context.notifier.case_status(
+            b, await cases.assign(b, named.case_id, "staff:sue", DEPT_A)
+        )
+
+    within, after = await _notices(deployment)
+    assert (within.channel, services.keyring.decrypt(within.address_enc)) == ("wechat", openid)
+    assert (after.channel, services.keyring.decrypt(after.address_enc)) == ("sms", "+8613700000007")
+    assert after.payload["text"] == f"事项{named.number}已交县民政局办理，2026年4月14日前答复。"  # short form
