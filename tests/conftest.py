@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bots.demo import DEMO_BOT_NAME, DEMO_DEPARTMENTS
 from bots.pipeline import Pipeline, Services
 from conversations.engine import BotProfile
 from core.backend import Backend
@@ -98,26 +99,12 @@ async def backend(
 
 
 TEST_BOT = "county"
-TEST_DEPARTMENTS = (
-    "县住建局",
-    "县人社局",
-    "县民政局",
-    "县农业农村局",
-    "县市场监管局",
-    "县自然资源局",
-    "县教育局",
-    "县卫健委",
-    "县交通运输局",
-    "县政务服务中心",
-    "城关镇",
-    "河西镇",
-    "青山乡",
-)
 
 
 @pytest.fixture
 def profile() -> BotProfile:
-    return BotProfile(bot_id=TEST_BOT, name="阳光县政务服务", departments=TEST_DEPARTMENTS)
+    # The transcripts speak of the demo county and its departments.
+    return BotProfile(bot_id=TEST_BOT, name=DEMO_BOT_NAME, departments=DEMO_DEPARTMENTS)
 
 
 @pytest.fixture
