@@ -255,7 +255,7 @@ def bootstrap(
         capabilities=capabilities,
         senders=senders,
         mailbox=OutboxMailbox(services),
-        dispatcher=Dispatcher(services, senders),
+        dispatcher=Dispatcher(services, senders, send_rates=settings.send_rates),
         demo=demo_mode,
     )
     _configure(deployment)

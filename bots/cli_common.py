@@ -48,6 +48,8 @@ def setup_logging(level: int) -> None:
     # SQLAlchemy and Alembic narrate every statement at INFO; that is noise for an operator.
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+    # aiosqlite logs every statement with its parameters at DEBUG: a citizen's words, typed passwords.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
 def settings_from(config: Path | None) -> Settings:

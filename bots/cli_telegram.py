@@ -14,10 +14,9 @@ import logging
 import signal
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from aiogram.exceptions import AiogramError, TelegramAPIError
 
 from bots.bootstrap import Deployment, bootstrap
 from bots.cli_common import (
@@ -31,11 +30,14 @@ from bots.cli_common import (
 )
 from bots.dispatcher import Dispatcher
 from bots.pipeline import Pipeline
-from channels.telegram import TelegramChannel
-from channels.telegram.polling import PollingStopped
-from channels.telegram.replies import ReplyHandler
-from channels.telegram.settings import SettingsProblem
 from core.messages import Capabilities, Inbound, Outbound
+
+# aiogram (through the Telegram channel) is imported only by the commands that use it: its models take
+# about half the start-up of `sunshine serve` and `sunshine worker`, which every deployment pays on
+# each restart, Telegram or not (measured by the crash drill, tests/drills/crash.py).
+if TYPE_CHECKING:
+    from channels.telegram import TelegramChannel
+    from channels.telegram.replies import ReplyHandler
 
 app = typer.Typer(
     help="Telegram: poll for updates while developing, or register the webhook.", no_args_is_help=True
@@ -105,6 +107,10 @@ async def run_polling(
     delete_webhook: bool = False,
 ) -> None:
     """Poll every bot and dispatch the outbox until `stop` is set (or polling cannot go on)."""
+    from aiogram.exceptions import AiogramError, TelegramAPIError
+
+    from channels.telegram.polling import PollingStopped
+
     try:
         if delete_webhook:
             for bot_id in bot_ids:
@@ -128,6 +134,9 @@ async def run_polling(
 
 def telegram_of(deployment: Deployment, bot: str | None) -> tuple[TelegramChannel, list[str]]:
     """The configured Telegram channel and the bots to work on."""
+    from channels.telegram import TelegramChannel
+    from channels.telegram.settings import SettingsProblem
+
     channel = deployment.channels.get("telegram")
     if not isinstance(channel, TelegramChannel):
         raise CommandError('no bot uses the telegram channel (add "telegram" to a bot\'s channels)')
@@ -170,6 +179,10 @@ async def _poll(deployment: Deployment, bot: str | None, delete_webhook: bool) -
 async def set_webhooks(
     channel: TelegramChannel, bot_ids: Sequence[str], base_url: str, *, drop_pending: bool = False
 ) -> list[tuple[str, str]]:
+    from aiogram.exceptions import AiogramError, TelegramAPIError
+
+    from channels.telegram.settings import SettingsProblem
+
     done = []
     for bot_id in bot_ids:
         try:
@@ -196,4 +209,6 @@ async def _set_webhooks(deployment: Deployment, bot: str | None, drop_pending: b
 
 
 def _reason(exc: Exception) -> str:
+    from aiogram.exceptions import TelegramAPIError
+
     return exc.message if isinstance(exc, TelegramAPIError) else type(exc).__name__

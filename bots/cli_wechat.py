@@ -17,8 +17,6 @@ import typer
 
 from bots.cli_common import CommandError, ConfigOption, clear_errors, info, settings_from
 from bots.settings import Settings
-from channels.wechat.channel import account_for
-from channels.wechat.client import delivery_for
 from channels.wechat.settings import SettingsProblem, WeChatBotSettings, parse_settings
 
 app = typer.Typer(help="The WeChat official account (公众号) of a bot.", no_args_is_help=True)
@@ -62,6 +60,10 @@ def menu_command(
 
 
 def _install(bot_id: str, bot: WeChatBotSettings, menu: dict[str, Any]) -> None:
+    # Imported here: the channel brings wechatpy, which `sunshine serve` without WeChat need not load.
+    from channels.wechat.channel import account_for
+    from channels.wechat.client import delivery_for
+
     api = account_for(bot_id, bot).api  # blocking, which is fine here: no event loop in this command
     try:
         api.create_menu(menu)

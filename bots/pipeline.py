@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from conversations import engine
 from conversations.engine import BotProfile, StepContext
-from core import inbox, outbox
+from conversations.understand.secrets import without_secrets
+from core import inbox, outbox, query_passwords
 from core.backend import Backend
 from core.cases import Contact
 from core.clock import Clock
@@ -79,6 +80,11 @@ class Pipeline:
         they are taken for the response (as sent), otherwise the outbox dispatcher sends them through the
         platform's API once the step finishes. Either way each reply goes out exactly once. `inline_if`
         lets the channel leave replies that would not fit its response (too long, too many) to the outbox.
+
+        Past the budget this still returns only once the message is committed: the channel's 2xx tells
+        the platform never to send it again, so a process killed before the commit must not have given
+        one (the crash drill, tests/drills/crash.py, lost acknowledged WeChat messages that way). A
+        commit slower than the platform's wait costs a retry, which the inbox recognises as a replay.
         """
         task = asyncio.ensure_future(self._process(inbound, capabilities, inline=False))
         self._outliving.add(task)
@@ -86,6 +92,7 @@ class Pipeline:
         try:
             result = await asyncio.wait_for(asyncio.shield(task), budget)
         except TimeoutError:
+            await asyncio.shield(task)  # shielded: a request cut off still leaves the step to finish
             return None
         async with self.services.database.transaction() as session:
             b = self.services.backend(session)
@@ -107,12 +114,20 @@ class Pipeline:
             await asyncio.wait(set(self._outliving), timeout=timeout)
 
     async def _process(self, inbound: Inbound, capabilities: Capabilities, *, inline: bool) -> _Result:
+        result = await self._step(inbound, capabilities, inline=inline)
+        # A submission took a pre-hashed query password: hash the next one now that the write lock is
+        # free, so no other citizen waits for it (see core.query_passwords).
+        await query_passwords.stock_for(self.services.keyring).refill_after_use()
+        return result
+
+    async def _step(self, inbound: Inbound, capabilities: Capabilities, *, inline: bool) -> _Result:
         profile = self.services.profiles.get(inbound.bot_id)
         if profile is None:
             raise UnknownBot(inbound.bot_id)
         async with self._lock(inbound), self.services.database.transaction() as session:
             b = self.services.backend(session)
-            received = await inbox.receive(b, inbound)
+            # The stored copy loses typed passwords and ID numbers; the step gets the message as typed.
+            received = await inbox.receive(b, replace(inbound, text=without_secrets(inbound.text)))
             if received.replay:
                 replies = await outbox.replies_for(b, received.inbound_id)
                 return _Result(received.inbound_id, replies, [], replay=True)

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -34,6 +35,9 @@ from core.survey_rows import normalize_phone
 DEFAULT_CONFIG = Path("sunshine.toml")
 BOT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # appears in URLs and table keys
 _CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# A key of a channel's per-bot table that the outbox dispatcher reads, not the channel.
+SEND_RATE = "send_rate_per_second"
+MAX_SEND_RATE = 100_000
 
 
 class SettingsError(Exception):
@@ -195,6 +199,8 @@ class Settings(BaseSettings):
     # A channel's settings per bot: `[channels.telegram.county]`, secrets from the environment as
     # SUNSHINE_CHANNELS__TELEGRAM__COUNTY__TOKEN; each channel validates its own table.
     channels: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+    # (channel, bot id) → send_rate_per_second, taken out of the channel tables (see _send_rates_of).
+    _send_rates: dict[tuple[str, str], int] = PrivateAttr(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -224,6 +230,28 @@ class Settings(BaseSettings):
             raise ValueError("public_base_url must start with http:// or https://")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _send_rates_of(self) -> Settings:
+        """`send_rate_per_second` sits in a channel's table, where an operator looks for a channel's
+        limits, but the dispatcher holds it (core.send_rate), so the channel never sees it."""
+        rates: dict[tuple[str, str], int] = {}
+        tables: dict[str, dict[str, dict[str, Any]]] = {}
+        for channel, bots in self.channels.items():
+            tables[channel] = {}
+            for bot_id, table in bots.items():
+                table = dict(table)
+                if SEND_RATE in table:
+                    rates[(channel, bot_id)] = _send_rate(channel, bot_id, table.pop(SEND_RATE))
+                tables[channel][bot_id] = table
+        self.channels = tables
+        self._send_rates = rates
+        return self
+
+    @property
+    def send_rates(self) -> dict[tuple[str, str], int]:
+        """(channel, bot id) → the most messages that bot may send on that channel in any one second."""
+        return dict(self._send_rates)
+
     @property
     def database(self) -> str:
         """The database URL actually used."""
@@ -236,6 +264,15 @@ class Settings(BaseSettings):
             return self.public_base_url
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+
+def _send_rate(channel: str, bot_id: str, value: Any) -> int:
+    """A whole number of messages per second (the environment gives text)."""
+    where = f"channels.{channel}.{bot_id}.{SEND_RATE}"
+    rate = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+    if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= MAX_SEND_RATE:
+        raise ValueError(f"{where}: a whole number of messages per second, 1 to {MAX_SEND_RATE}")
+    return rate
 
 
 def load_settings(config: Path | None = None, *, environ_only: bool = False) -> Settings:

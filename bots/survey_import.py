@@ -11,13 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
 
 MAX_BYTES = 20 * 1024 * 1024
 REQUIRED = ("phone", "service", "department")
@@ -81,15 +77,20 @@ def read_survey_bytes(data: bytes, name: str) -> list[ParsedRow]:
 
 
 def _xlsx_rows(data: bytes, name: str) -> list[Sequence[object]]:
+    from openpyxl import load_workbook  # on first upload: openpyxl costs each web process ~6 MB
+
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError):
+    except Exception:  # a damaged file fails in zipfile, in an XML parser or in openpyxl's own reading
         raise SurveyFileError(f"{name}: not a readable .xlsx workbook") from None
     try:
         sheet = workbook.active
         if sheet is None:
             raise SurveyFileError(f"{name}: the workbook has no sheet")
-        return [tuple(row) for row in sheet.iter_rows(values_only=True)]
+        try:
+            return [tuple(row) for row in sheet.iter_rows(values_only=True)]
+        except Exception:  # read-only mode parses the sheet's XML only now: damage surfaces here
+            raise SurveyFileError(f"{name}: the worksheet is damaged") from None
     finally:
         workbook.close()
 

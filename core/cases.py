@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from core import duplicate_index, throttle
+from core import duplicate_index, query_passwords, throttle
 from core.backend import Backend
 from core.policy import CASE_KINDS
-from core.receipts import format_case_number, is_well_formed_case_number, new_case_number, new_password
+from core.receipts import format_case_number, is_well_formed_case_number, new_case_number
 from storage.models import Case, CaseEvent
 
 _NUMBER_ATTEMPTS = 8
@@ -116,8 +116,7 @@ async def submit(b: Backend, draft: CaseDraft) -> Receipt:
     keyring = b.keyring
     now = b.clock.now()
     due_on = b.calendar.add_workdays(now.astimezone(b.zone).date(), b.policy.answer_days[draft.kind])
-    password = new_password()
-    password_hash = await asyncio.to_thread(keyring.hash_password, password)
+    password, password_hash = await query_passwords.stock_for(keyring).take()
     contact = draft.contact
     reporter_enc = keyring.encrypt_json(draft.reporter) if draft.reporter else None
     contact_enc = sender_hash = None

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -42,6 +43,21 @@ class Standing(StrEnum):
     DUE_SOON = "due_soon"  # within the reminder window: the department is told
     OVERDUE = "overdue"  # past the deadline: a yellow card
     LONG_OVERDUE = "long_overdue"  # past the deadline by the red margin: a red card
+
+
+class Staged(Protocol):
+    """What a case's deadlines depend on; a full `Case` or a few columns of one both qualify."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def due_on(self) -> date: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def primary_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -107,7 +123,9 @@ def stage_deadline(policy: Policy, calendar: WorkCalendar, stage: str, due_on: d
     )
 
 
-def pending_stages(case: Case, policy: Policy, calendar: WorkCalendar, zone: ZoneInfo) -> list[StageDeadline]:
+def pending_stages(
+    case: Staged, policy: Policy, calendar: WorkCalendar, zone: ZoneInfo
+) -> list[StageDeadline]:
     """The stages of `case` still waiting for the department, earliest deadline first."""
     if case.primary_id is not None:
         return []

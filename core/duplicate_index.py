@@ -2,8 +2,18 @@
 
 Comparing a new report with every open case would cost a fuzzy match per case; at a million cases
 that is minutes. Instead each open case's character bigrams sit in an indexed table, stamped with a
-scope (bot, kind, department) and the submission time, and one GROUP BY returns the few cases that
-share the most bigrams with the new text. Only those few are scored.
+scope (bot, kind, department) and the submission time, and the few cases sharing the most telling
+bigrams with the new text are looked up. Only those few are scored.
+
+Telling, because with many open cases most bigrams say nothing: thousands of street-light complaints
+share "路灯" and "维修", and counting every case behind every bigram cost a second per submission at
+100,000 cases. What names the matter — the village, the road, the company — is in bigrams few cases
+have. So each bigram's postings are read only up to `COMMON_AT`; a bigram with more is dropped from
+the count, and the cases are ranked by the rare bigrams they share: at most `PROBED_GRAMS × COMMON_AT`
+index entries read however many cases there are, and with few cases, where every bigram is rare, the
+plain count it replaced. A text with no rare bigram at all is looked up by its least common few,
+counted in full (`FEW_AT`, `LEAST_COMMON`), and only a text whose every bigram is everywhere falls
+back to counting all of them.
 
 Cases by the same person are found by keyed hashes of who submitted them (a channel address, a
 phone number), so the person behind them stays as unreadable here as in the cases table.
@@ -14,12 +24,15 @@ without importing the detector.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import zlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import CompoundSelect, bindparam, delete, func, insert, literal_column, select, union_all
 from sqlmodel import col
 
 from core.backend import Backend
@@ -76,12 +89,111 @@ async def forget(b: Backend, case_id: int) -> None:
     await b.session.execute(delete(CaseGram).where(col(CaseGram.case_id) == case_id))
 
 
+# A bigram in more open cases of one scope than this tells no matter from another ("路灯", "工资").
+COMMON_AT = 200
+# When no bigram is telling, the `LEAST_COMMON` rarest with at most `FEW_AT` cases are counted in full.
+FEW_AT = 2_000
+LEAST_COMMON = 8
+# Of a long text, the bigrams looked up: chosen by a hash of their content, so that two texts sharing
+# most of their wording choose mostly the same ones.
+PROBED_GRAMS = 64
+
+
+def _content_order(gram: str) -> int:
+    return zlib.crc32(gram.encode("utf-8"))
+
+
+@functools.cache
+def _postings(count: int) -> CompoundSelect:
+    """The look-up for `count` bigrams, built once: building 64 sub-selects anew cost more than running them.
+
+    Each bigram's postings come from the (scope, gram, created_at, case_id) index alone, newest first.
+    """
+    parts = [
+        select(CaseGram.gram, CaseGram.case_id)
+        .where(
+            col(CaseGram.scope) == bindparam("scope"),
+            col(CaseGram.gram) == bindparam(f"gram{index}"),
+            col(CaseGram.created_at) >= bindparam("since"),
+        )
+        .order_by(col(CaseGram.created_at).desc())
+        .limit(COMMON_AT + 1)
+        .subquery(f"postings{index}")
+        for index in range(count)
+    ]
+    return union_all(*(select(part.c.gram, part.c.case_id) for part in parts))
+
+
+@functools.cache
+def _posting_counts(count: int) -> CompoundSelect:
+    """How many cases have each of `count` bigrams, counting no further than `FEW_AT + 1`."""
+    parts = [
+        select(literal_column(str(index)).label("position"), func.count().label("cases")).select_from(
+            select(CaseGram.case_id)
+            .where(
+                col(CaseGram.scope) == bindparam("scope"),
+                col(CaseGram.gram) == bindparam(f"gram{index}"),
+                col(CaseGram.created_at) >= bindparam("since"),
+            )
+            .limit(FEW_AT + 1)
+            .subquery(f"counted{index}")
+        )
+        for index in range(count)
+    ]
+    return union_all(*parts)
+
+
+async def _least_common(b: Backend, *, scope: str, grams: list[str], since: datetime) -> list[str]:
+    """Up to `LEAST_COMMON` of these bigrams with no more than `FEW_AT` cases each, the rarest first."""
+    values: dict[str, Any] = {"scope": scope, "since": since}
+    values.update((f"gram{index}", gram) for index, gram in enumerate(grams))
+    counts = (await b.session.execute(_posting_counts(len(grams)), values)).all()
+    few = sorted((int(cases), grams[int(position)]) for position, cases in counts if int(cases) <= FEW_AT)
+    return [gram for _, gram in few[:LEAST_COMMON]]
+
+
 async def sharing_grams(
-    b: Backend, *, scope: str, grams: Collection[str], since: datetime, at_least: int, limit: int
+    b: Backend, *, scope: str, grams: Collection[str], since: datetime, min_share: float, limit: int
 ) -> list[tuple[int, int]]:
-    """(case id, bigrams shared) of the cases in scope since `since` sharing the most, best first."""
+    """(case id, telling bigrams shared) of the cases in scope since `since` sharing the most, best first.
+
+    A case must share at least `min_share` of the telling bigrams the index has. A text with none, only
+    common ones (stock phrases, or a county whose few villages fill thousands of template complaints),
+    is looked up by its least common bigrams counted in full; one whose bigrams are all everywhere has
+    every bigram counted over all its postings: exact, and slow with many cases.
+    """
     if not grams:
         return []
+    probed = sorted(grams, key=_content_order)[:PROBED_GRAMS]
+    values: dict[str, Any] = {"scope": scope, "since": since}
+    values.update((f"gram{index}", gram) for index, gram in enumerate(probed))
+    rows = (await b.session.execute(_postings(len(probed)), values)).all()
+    cases_of: dict[str, list[int]] = {}
+    for gram, case_id in rows:
+        cases_of.setdefault(gram, []).append(int(case_id))
+    telling = [ids for ids in cases_of.values() if len(ids) <= COMMON_AT]
+    if not telling and cases_of:
+        # Only common bigrams: the least common few, counted in full, still single out a matter (a
+        # village among hundreds); only when even those are everywhere is every bigram counted.
+        counted = await _least_common(b, scope=scope, grams=list(cases_of), since=since) or list(grams)
+        at_least = max(1, int(len(counted) * min_share))
+        return await _sharing_all(b, scope=scope, grams=counted, since=since, at_least=at_least, limit=limit)
+    shared: dict[int, int] = {}
+    for ids in telling:
+        for case_id in ids:
+            shared[case_id] = shared.get(case_id, 0) + 1
+    at_least = max(1, int(len(telling) * min_share))
+    ranked = sorted(
+        ((case_id, count) for case_id, count in shared.items() if count >= at_least),
+        key=lambda item: (-item[1], item[0]),
+    )
+    return ranked[:limit]
+
+
+async def _sharing_all(
+    b: Backend, *, scope: str, grams: Collection[str], since: datetime, at_least: int, limit: int
+) -> list[tuple[int, int]]:
+    """Every bigram counted over all its postings: exact, and as slow as the cases are many."""
     shared = func.count().label("shared")
     statement = (
         select(CaseGram.case_id, shared)

@@ -30,7 +30,7 @@ from storage.models import Case
 
 OPEN_STATUSES = frozenset({"submitted", "accepted", "assigned", "in_progress", "replied"})
 SYSTEM_ACTOR = "system:duplicates"
-# Of the new text's bigrams, the share a case must have in common to be worth scoring at all.
+# Of the new text's telling bigrams, the share a case must have in common to be worth scoring at all.
 MIN_SHARED_GRAMS = 0.3
 
 _MAINLAND_MOBILE = re.compile(r"(?:86)?(1[3-9]\d{9})")
@@ -95,7 +95,7 @@ async def _search(b: Backend, draft: CaseDraft, text_print: Fingerprint, people:
             scope=scope_of(draft.bot_id, draft.kind, draft.department),
             grams=text_print.grams,
             since=since,
-            at_least=max(1, int(len(text_print.grams) * MIN_SHARED_GRAMS)),
+            min_share=MIN_SHARED_GRAMS,
             limit=policy.duplicate_candidates,
         )
         by_text = [case_id for case_id, _ in shared]

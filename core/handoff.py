@@ -136,7 +136,7 @@ async def transcript(b: Backend, conversation_id: int, *, limit: int = 200) -> l
         if question is not None and question > at:
             at = question
         who = "staff" if row.kind == "staff" else "bot"
-        line = TranscriptLine(at=at, who=who, text=render_text(Outbound.from_json(row.payload), _PLAIN))
+        line = TranscriptLine(at=at, who=who, text=render_text(outbox.outbound_of(b, row.payload), _PLAIN))
         keyed.append(((at, 1, _id(row.id)), line))
     keyed.sort(key=lambda pair: pair[0])
     return [line for _, line in keyed[-limit:]] if limit > 0 else []

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 
 from core.backend import Backend
+from core.crypto import Keyring
 from core.messages import Inbound
 from storage.models import Conversation, InboundMessage
 
@@ -32,35 +32,37 @@ async def receive(b: Backend, inbound: Inbound) -> Received:
     """Record one inbound message, or recognise it as a retry of one already handled."""
     now = b.clock.now()
     conversation = await _locked_conversation(b, inbound)
-    earlier = await _find_inbound(b, inbound)
-    if earlier is not None:
-        return Received(inbound_id=earlier, conversation=conversation, replay=True)
-
     received_at = inbound.received_at or now
-    message = InboundMessage(
-        bot_id=inbound.bot_id,
-        channel=inbound.channel,
-        provider_message_id=inbound.message_id,
-        conversation_id=_id(conversation),
-        text=inbound.text,
-        attachments=[a.to_json() for a in inbound.attachments],
-        received_at=received_at,
+    # One statement both records the message and recognises a retry: the unique key on the provider's
+    # message id turns a second delivery into "nothing inserted", with no error to recover from and so
+    # no savepoint (a retry can even race the first delivery, were a channel ever to hand the same
+    # message id under two sender addresses). It saves a lookup and a savepoint on every message.
+    values = {
+        "bot_id": inbound.bot_id,
+        "channel": inbound.channel,
+        "provider_message_id": message_key(b, inbound.message_id),
+        "conversation_id": _id(conversation),
+        "text": inbound.text,
+        "attachments": [a.to_json() for a in inbound.attachments],
+        "received_at": received_at,
+    }
+    statement = (
+        _insert(b)(InboundMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["bot_id", "channel", "provider_message_id"])
+        .returning(InboundMessage.id)
     )
-    try:
-        # A savepoint, so that losing a race to an identical retry (possible only if a channel ever
-        # hands the same message id under two sender addresses) leaves the transaction usable.
-        async with b.session.begin_nested():
-            b.session.add(message)
-    except IntegrityError:
+    inserted = (await b.session.execute(statement)).scalar_one_or_none()
+    if inserted is None:
         earlier = await _find_inbound(b, inbound)
         if earlier is None:
-            raise
+            raise RuntimeError("an inbound message conflicted with one that cannot be found")
         return Received(inbound_id=earlier, conversation=conversation, replay=True)
 
     last = conversation.last_inbound_at
     conversation.last_inbound_at = received_at if last is None else max(last, received_at)
     conversation.updated_at = now
-    return Received(inbound_id=_id(message), conversation=conversation, replay=False)
+    return Received(inbound_id=inserted, conversation=conversation, replay=False)
 
 
 def address_of(b: Backend, conversation: Conversation) -> str:
@@ -82,6 +84,14 @@ async def save_state(
     if language is not None:
         conversation.language = language
     conversation.updated_at = b.clock.now()
+
+
+def message_key(b: Backend | Keyring, message_id: str) -> str:
+    """What the inbound log keeps of a platform's message id: a keyed hash, since some ids hold the
+    sender's address (a WeChat event's id is made of the openid, a web chat's of the session id).
+    The same id always gives the same key, so a retry is still recognised."""
+    keyring = b if isinstance(b, Keyring) else b.keyring
+    return keyring.lookup_hash("inbound-message", message_id)
 
 
 def address_hash(b: Backend, channel: str, address: str) -> str:
@@ -119,9 +129,7 @@ async def _locked_conversation(b: Backend, inbound: Inbound) -> Conversation:
     # web process). ON CONFLICT DO NOTHING makes the loser's insert wait for the winner's commit and then
     # insert nothing, with no error to recover from; both then lock the one row, the loser after the
     # winner is done with it, and the loser sees the winner's message as a replay.
-    dialect = b.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Conversation).values(**values)
+    statement = _insert(b)(Conversation).values(**values)
     await b.session.execute(
         statement.on_conflict_do_nothing(index_elements=["bot_id", "channel", "address_hash"])
     )
@@ -135,9 +143,14 @@ async def _find_inbound(b: Backend, inbound: Inbound) -> int | None:
     query = select(InboundMessage.id).where(
         InboundMessage.bot_id == inbound.bot_id,
         InboundMessage.channel == inbound.channel,
-        InboundMessage.provider_message_id == inbound.message_id,
+        InboundMessage.provider_message_id == message_key(b, inbound.message_id),
     )
     return (await b.session.scalars(query)).first()
+
+
+def _insert(b: Backend) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (the service runs on SQLite or PostgreSQL)."""
+    return pg_insert if b.session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def _copy_json(value: Any) -> Any:

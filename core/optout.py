@@ -13,6 +13,7 @@ keyword came in between.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -33,6 +34,27 @@ REMEMBERED_KEYWORDS = 20
 async def is_opted_out(b: Backend, bot_id: str, channel: str, address: str) -> bool:
     query = select(OptOut.opted_out).where(*_matching(b, bot_id, channel, address))
     return bool((await b.session.scalars(query)).first())
+
+
+async def opted_out_among(
+    b: Backend, recipients: Iterable[tuple[str, str, str]]
+) -> set[tuple[str, str, str]]:
+    """The (bot id, channel, address) triples that opted out, in one query per bot channel: the
+    dispatcher asks for a whole batch at once rather than a round trip per message."""
+    by_key: dict[tuple[str, str], dict[str, tuple[str, str, str]]] = {}
+    for recipient in recipients:
+        bot_id, channel, address = recipient
+        by_key.setdefault((bot_id, channel), {})[address_hash(b, channel, address)] = recipient
+    found: set[tuple[str, str, str]] = set()
+    for (bot_id, channel), hashes in by_key.items():
+        query = select(OptOut.address_hash).where(
+            OptOut.bot_id == bot_id,
+            OptOut.channel == channel,
+            OptOut.address_hash.in_(sorted(hashes)),
+            OptOut.opted_out.is_(True),
+        )
+        found.update(hashes[hashed] for hashed in await b.session.scalars(query))
+    return found
 
 
 async def handled(b: Backend, bot_id: str, channel: str, address: str, message_id: str) -> Action | None:

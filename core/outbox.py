@@ -10,16 +10,19 @@ worker claims them again. Inline replies (sent in the webhook response) are reco
 from __future__ import annotations
 
 import random
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, not_, or_, select, update
 from sqlalchemy.engine import CursorResult
 
+from core import send_rate
 from core.backend import Backend
+from core.crypto import Keyring
 from core.messages import Outbound
+from core.send_rate import SendRates
 from storage.models import OutboxMessage
 
 # Statuses a platform's delivery callback may report, and those no later callback may overturn.
@@ -39,6 +42,7 @@ class Claimed:
     attempts: int
     kind: str
     conversation_id: int | None
+    not_before: datetime | None = None  # a capped bot channel's send may not start earlier
 
 
 async def enqueue(
@@ -61,7 +65,7 @@ async def enqueue(
         inbound_id=inbound_id,
         address_enc=b.keyring.encrypt(address),
         kind=kind,
-        payload=outbound.to_json(),
+        payload=_payload(b, outbound, kind),
         status="sent" if inline else "pending",
         inline=inline,
         attempts=1 if inline else 0,
@@ -73,6 +77,23 @@ async def enqueue(
     b.session.add(row)
     await b.session.flush()
     return row
+
+
+def _payload(b: Backend, outbound: Outbound, kind: str) -> dict[str, Any]:
+    """A conversation's reply is stored encrypted: it is the one place a query password is ever written
+    (the receipt, kept so a platform's retry gets the same answer), and it echoes what the citizen
+    looked up. Notices, surveys and staff messages hold nothing the citizen typed and stay readable."""
+    if kind == "reply":
+        return {"sealed": b.keyring.encrypt_json(outbound.to_json())}
+    return outbound.to_json()
+
+
+def outbound_of(b: Backend | Keyring, payload: dict[str, Any]) -> Outbound:
+    """The message a row's payload holds, sealed or not."""
+    if "sealed" in payload:
+        keyring = b if isinstance(b, Keyring) else b.keyring
+        return Outbound.from_json(keyring.decrypt_json(payload["sealed"]))
+    return Outbound.from_json(payload)
 
 
 async def claim_inline(b: Backend, outbox_ids: Collection[int]) -> set[int]:
@@ -108,7 +129,7 @@ async def inline_replies_for(b: Backend, inbound_id: int) -> list[Outbound]:
         .where(OutboxMessage.inbound_id == inbound_id, OutboxMessage.inline.is_(True))
         .order_by(OutboxMessage.id)
     )
-    return [Outbound.from_json(payload) for payload in (await b.session.execute(query)).scalars()]
+    return [outbound_of(b, payload) for payload in (await b.session.execute(query)).scalars()]
 
 
 async def replies_for(b: Backend, inbound_id: int) -> list[Outbound]:
@@ -116,7 +137,15 @@ async def replies_for(b: Backend, inbound_id: int) -> list[Outbound]:
     query = (
         select(OutboxMessage.payload).where(OutboxMessage.inbound_id == inbound_id).order_by(OutboxMessage.id)
     )
-    return [Outbound.from_json(payload) for payload in await b.session.scalars(query)]
+    return [outbound_of(b, payload) for payload in await b.session.scalars(query)]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A claim's rows, and when a capped bot channel with rows left has room again (None: no wait)."""
+
+    rows: list[Claimed]
+    room_at: datetime | None = None
 
 
 async def claim(
@@ -125,7 +154,20 @@ async def claim(
     limit: int = 50,
     lease: timedelta = timedelta(seconds=60),
     channels: Collection[str] | None = None,
+    rates: SendRates | None = None,
 ) -> list[Claimed]:
+    """`claim_batch`'s rows."""
+    return (await claim_batch(b, limit=limit, lease=lease, channels=channels, rates=rates)).rows
+
+
+async def claim_batch(
+    b: Backend,
+    *,
+    limit: int = 50,
+    lease: timedelta = timedelta(seconds=60),
+    channels: Collection[str] | None = None,
+    rates: SendRates | None = None,
+) -> Batch:
     """Take up to `limit` due rows, oldest first; commit promptly so other workers skip them.
 
     Several workers claim at once, and a conversation's rows must not overtake each other on the way
@@ -133,22 +175,41 @@ async def claim(
     as an unbroken run from the first one due or being sent: never a row behind one that another
     worker holds. It sends the run one row after another; a row that fails and waits for its retry
     does not hold the rest back.
+
+    A bot channel with a send rate in `rates` gets up to `limit` rows of its own, no more than its cap
+    leaves room for (`core.send_rate`); the other rows share `limit`.
     """
     now = b.clock.now()
     due = or_(
         and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
         and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),
     )
+    wanted = None if channels is None else set(channels)
+    capped = {key: cap for key, cap in (rates or {}).items() if wanted is None or key[0] in wanted}
+    found: list[OutboxMessage] = []
+    starts: dict[int, datetime] = {}
+    room_at: datetime | None = None
+    for (channel, bot_id), per_second in capped.items():
+        room = await send_rate.reserve(b, channel=channel, bot_id=bot_id, per_second=per_second, most=limit)
+        mine = and_(OutboxMessage.channel == channel, OutboxMessage.bot_id == bot_id)
+        # One row more than there is room for tells whether rows are left waiting for the next room.
+        rows = await _due(b, select(OutboxMessage).where(due, mine), len(room.starts) + 1)
+        if len(rows) > len(room.starts):
+            # Every place held by a send in flight: none comes free sooner than a second from now.
+            at = room.next_at or now + send_rate.WINDOW
+            room_at = at if room_at is None else min(room_at, at)
+        rows = rows[: len(room.starts)]
+        starts.update(zip((_id(row) for row in rows), room.starts, strict=False))
+        found += rows
     query = select(OutboxMessage).where(due)
-    if channels is not None:
-        query = query.where(OutboxMessage.channel.in_(list(channels)))
-    query = (
-        query.order_by(OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    rows = await _in_turn(b, list(await b.session.scalars(query)), now)
+    if wanted is not None:
+        query = query.where(OutboxMessage.channel.in_(sorted(wanted)))
+    if capped:
+        query = query.where(
+            not_(or_(*(and_(OutboxMessage.channel == ch, OutboxMessage.bot_id == bot) for ch, bot in capped)))
+        )
+    found += await _due(b, query, limit)
+    rows = await _in_turn(b, sorted(found, key=_id), now)
     claimed: list[Claimed] = []
     for row in rows:
         row.status = "sending"
@@ -161,14 +222,26 @@ async def claim(
                 bot_id=row.bot_id,
                 channel=row.channel,
                 address=b.keyring.decrypt(row.address_enc),
-                outbound=Outbound.from_json(row.payload),
+                outbound=outbound_of(b, row.payload),
                 attempts=row.attempts,
                 kind=row.kind,
                 conversation_id=row.conversation_id,
+                not_before=starts.get(_id(row)),
             )
         )
     await b.session.flush()
-    return claimed
+    return Batch(claimed, room_at)
+
+
+async def _due(b: Backend, query: Select[tuple[OutboxMessage]], limit: int) -> list[OutboxMessage]:
+    """The oldest `limit` rows of `query`, locked; rows another worker is claiming are skipped."""
+    query = (
+        query.order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list(await b.session.scalars(query))
 
 
 async def _in_turn(b: Backend, rows: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
@@ -230,9 +303,44 @@ async def renew(b: Backend, claimed: Claimed, lease: timedelta) -> bool:
     return result.rowcount == 1
 
 
-async def mark_sent(b: Backend, outbox_id: int, *, provider_message_id: str | None = None) -> None:
-    row = await _row(b, outbox_id)
+async def mark_sent(
+    b: Backend,
+    outbox_id: int,
+    *,
+    provider_message_id: str | None = None,
+    answered_at: datetime | None = None,
+) -> None:
+    await mark_sent_many(b, {outbox_id: provider_message_id}, answered_at={outbox_id: answered_at})
+
+
+async def mark_sent_many(
+    b: Backend, sent: Mapping[int, str | None], *, answered_at: Mapping[int, datetime | None] | None = None
+) -> None:
+    """Record sends the platform accepted (outbox id → its message id), in one statement per step:
+    the dispatcher marks what finished together in one commit (group commit), not one each.
+    `answered_at` is when each answer came (default now): the send-rate window starts there, not at
+    the commit, which may wait behind others."""
+    if not sent:
+        return
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(sorted(sent)))
+        .order_by(OutboxMessage.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    rows = {_id(row): row for row in await b.session.scalars(query)}
+    missing = set(sent) - set(rows)
+    if missing:
+        raise LookupError(f"no outbox message {min(missing)}")
     now = b.clock.now()
+    for outbox_id, provider_message_id in sent.items():
+        answered = (answered_at or {}).get(outbox_id) or now
+        _sent(rows[outbox_id], provider_message_id, now, answered)
+
+
+def _sent(row: OutboxMessage, provider_message_id: str | None, now: datetime, answered: datetime) -> None:
+    row.attempted_at = answered  # the answer is in: from then on one second of the send-rate window
     if row.status not in _FINAL:  # a fast delivery callback may already have said more
         row.status = "sent"
     row.provider_message_id = provider_message_id or row.provider_message_id
@@ -269,16 +377,26 @@ async def mark_status(b: Backend, provider_message_id: str, status: str, *, erro
 
 
 async def mark_failed(
-    b: Backend, outbox_id: int, error: str, *, retry: bool, retry_after: float | None = None
+    b: Backend,
+    outbox_id: int,
+    error: str,
+    *,
+    retry: bool,
+    retry_after: float | None = None,
+    attempted: bool = True,
+    answered_at: datetime | None = None,
 ) -> None:
     """Schedule another try with exponential backoff, or give up visibly.
 
     Jitter spreads the retries of a burst (a platform outage fails many rows at once) so they do
     not all hit the platform again in the same second. A platform that said how long to wait
-    (`retry_after`, HTTP 429) is waited for at least that long.
+    (`retry_after`, HTTP 429) is waited for at least that long. A refused send still reached the
+    platform and counts against the send rate; `attempted=False` is for rows never sent (opted out).
     """
     row = await _row(b, outbox_id)
     now = b.clock.now()
+    if attempted:
+        row.attempted_at = answered_at or now
     row.error = error
     row.lease_until = None
     row.updated_at = now
@@ -311,7 +429,7 @@ async def for_conversation(
     if kinds is not None:
         query = query.where(OutboxMessage.kind.in_(list(kinds)))
     rows = await b.session.execute(query.order_by(OutboxMessage.id))
-    return [(row_id, Outbound.from_json(payload), status) for row_id, payload, status in rows]
+    return [(row_id, outbound_of(b, payload), status) for row_id, payload, status in rows]
 
 
 async def mark_delivered(b: Backend, outbox_ids: Collection[int]) -> None:

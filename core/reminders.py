@@ -10,8 +10,9 @@ crash leaves either all of it or none of it, and a later run finishes what none 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from core.backend import Backend
-from core.deadlines import StageDeadline, Standing, local_today, open_cases, pending_stages, standing
+from core.deadlines import (
+    OPEN_STATUSES,
+    StageDeadline,
+    Standing,
+    local_today,
+    pending_stages,
+    standing,
+)
 from core.receipts import format_case_number
 from storage.models import Case, CaseEvent, DepartmentWarning
 from storage.schedule_models import DeadlineMark
@@ -61,24 +69,67 @@ def marks_due(deadline: StageDeadline, today: date) -> list[str]:
     return []
 
 
+# Open cases are read this many at a time: the scheduler runs in every serving process, and a county
+# with a million open cases must not hold them all in memory, nor bind a million ids in one query
+# (SQLite refuses more than 32 766 bound variables).
+BATCH = 2000
+
+
+@dataclass(frozen=True)
+class _OpenCase:
+    """Just what `pending_stages` reads, so a batch costs a few tuples rather than full ORM objects."""
+
+    id: int
+    status: str
+    kind: str
+    due_on: date
+    created_at: datetime
+    primary_id: int | None
+
+
 async def cases_needing_marks(b: Backend, today: date | None = None) -> list[int]:
     """Open cases with a mark due that is not recorded yet; a cheap read to run before any locking."""
     today = today or local_today(b)
-    wanted: dict[int, set[tuple[str, str]]] = {}
-    for case in await open_cases(b):
-        assert case.id is not None
-        for deadline in pending_stages(case, b.policy, b.calendar, b.zone):
-            for kind in marks_due(deadline, today):
-                wanted.setdefault(case.id, set()).add((deadline.stage, kind))
-    if not wanted:
-        return []
-    done: dict[int, set[tuple[str, str]]] = {}
-    query = select(DeadlineMark.case_id, DeadlineMark.stage, DeadlineMark.kind).where(
-        col(DeadlineMark.case_id).in_(list(wanted))
-    )
-    for case_id, stage, kind in await b.session.execute(query):
-        done.setdefault(case_id, set()).add((stage, kind))
-    return sorted(case_id for case_id, marks in wanted.items() if marks - done.get(case_id, set()))
+    needing: list[int] = []
+    async for batch in _open_case_batches(b):
+        wanted: dict[int, set[tuple[str, str]]] = {}
+        for case in batch:
+            for deadline in pending_stages(case, b.policy, b.calendar, b.zone):
+                for kind in marks_due(deadline, today):
+                    wanted.setdefault(case.id, set()).add((deadline.stage, kind))
+        if not wanted:
+            continue
+        done: dict[int, set[tuple[str, str]]] = {}
+        query = select(DeadlineMark.case_id, DeadlineMark.stage, DeadlineMark.kind).where(
+            col(DeadlineMark.case_id).in_(list(wanted))
+        )
+        for case_id, stage, kind in await b.session.execute(query):
+            done.setdefault(case_id, set()).add((stage, kind))
+        needing.extend(case_id for case_id, marks in wanted.items() if marks - done.get(case_id, set()))
+    return sorted(needing)
+
+
+async def _open_case_batches(b: Backend) -> AsyncIterator[list[_OpenCase]]:
+    """Every open case, `BATCH` at a time in id order; keyset paging stays fast however deep it goes."""
+    after = 0
+    while True:
+        query = (
+            select(Case.id, Case.status, Case.kind, Case.due_on, Case.created_at, Case.primary_id)
+            .where(
+                col(Case.status).in_(OPEN_STATUSES),
+                col(Case.primary_id).is_(None),
+                col(Case.id) > after,
+            )
+            .order_by(col(Case.id))
+            .limit(BATCH)
+        )
+        batch = [_OpenCase(*row) for row in await b.session.execute(query)]
+        if not batch:
+            return
+        yield batch
+        if len(batch) < BATCH:
+            return
+        after = batch[-1].id
 
 
 async def raise_for_case(b: Backend, case_id: int, today: date | None = None) -> list[Raised]:

@@ -102,7 +102,11 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[Any]]]:
         if not workbook.worksheets:
             return
         sheet = workbook.worksheets[0]
-        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield number, list(row)
+        try:
+            for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                yield number, list(row)
+        except Exception as exc:  # read-only mode parses the sheet's XML only now: damage surfaces here
+            problem = type(exc).__name__
+            raise SpreadsheetError(f"{path.name}: the first worksheet is damaged ({problem})") from None
     finally:
         workbook.close()

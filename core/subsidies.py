@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from core import throttle
 from core.backend import Backend
@@ -24,6 +26,13 @@ from core.idcard import IdProblem, check_id_number, mask_account, mask_id_number
 from storage.models import SubsidyRecord
 
 _CENT = Decimal("0.01")
+_SHOWN = (
+    SubsidyRecord.id, SubsidyRecord.name, SubsidyRecord.programme, SubsidyRecord.year, SubsidyRecord.standard,
+    SubsidyRecord.amount_cents, SubsidyRecord.paid_on, SubsidyRecord.method, SubsidyRecord.status,
+    SubsidyRecord.account_masked,
+)  # fmt: skip
+# json.dumps with these options builds a new encoder per call; an import hashes every row with it.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -68,10 +77,13 @@ async def query(b: Backend, id_number: str, name: str, *, sender_key: str) -> Su
     id_hash = b.keyring.lookup_hash("id_number", number)
     sender_throttle = "sender:" + sender_key
     id_throttle = "subsidy:" + id_hash
-    if await throttle.locked_until(b, sender_throttle) or await throttle.locked_until(b, id_throttle):
+    # One round trip for both locks, and one for the rows: a lookup's latency is its round trips.
+    counters = await throttle.counters(b, (sender_throttle, id_throttle))
+    if any(until is not None for until in counters.values()):
         return SubsidyResult(SubsidyOutcome.LOCKED, [], masked, None)
 
-    rows = (await b.session.execute(select(SubsidyRecord).where(SubsidyRecord.id_hash == id_hash))).scalars()
+    statement = select(*_SHOWN).where(col(SubsidyRecord.id_hash) == id_hash)
+    rows = (await b.session.execute(statement)).all()  # the shown columns, not entities: no ciphertexts
     wanted = normalize_name(name)
     # Records of one person may come from different imports; only the rows under this name count.
     matching = [row for row in rows if wanted and normalize_name(row.name) == wanted]
@@ -87,7 +99,8 @@ async def query(b: Backend, id_number: str, name: str, *, sender_key: str) -> Su
         )
         return SubsidyResult(SubsidyOutcome.NOT_FOUND, [], masked, None)
 
-    await throttle.reset(b, id_throttle)
+    if id_throttle in counters:  # earlier wrong names on this ID: a right one clears them
+        await throttle.reset(b, id_throttle)
     # Newest first: by year, then payment date with unpaid (pending) rows ahead of paid ones.
     matching.sort(key=lambda row: (row.year, row.paid_on or date.max, row.id or 0), reverse=True)
     return SubsidyResult(SubsidyOutcome.FOUND, [_payment(row) for row in matching], masked, None)
@@ -172,7 +185,7 @@ async def add_record(
 
 def compact_account_number(account: str) -> str:
     """Bank account numbers are printed in groups ("6217 0038 ..."); the digits are what count."""
-    return "".join(ch for ch in account if not ch.isspace() and ch != "-")
+    return "".join(account.split()).replace("-", "")
 
 
 def payment_row_hash(
@@ -194,7 +207,7 @@ def payment_row_hash(
     Values come normalised (ID number upper-case, name without spaces, account compacted, texts
     stripped), so a re-export of the same list with other spacing is still the same payments.
     """
-    canonical = json.dumps(
+    canonical = _CANONICAL.encode(
         [
             id_number,
             name,
@@ -206,9 +219,7 @@ def payment_row_hash(
             method,
             status,
             account,
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
+        ]
     )
     return keyring.lookup_hash("subsidy_row", canonical)
 
@@ -236,7 +247,7 @@ def _to_cents(amount: Decimal) -> int:
     return int(cents)
 
 
-def _payment(row: SubsidyRecord) -> Payment:
+def _payment(row: SubsidyRecord | Row[Any]) -> Payment:
     assert row.id is not None
     return Payment(
         id=row.id,

@@ -62,10 +62,10 @@ def amount(value: Any) -> Decimal:
         raise BadCell(f"amount {raw!r} is not a number") from None
     if not parsed.is_finite() or parsed <= 0:
         raise BadCell(f"amount {raw} must be more than 0")
+    if parsed >= MAX_AMOUNT:  # first: quantizing 1e400 to cents overflows the context (InvalidOperation)
+        raise BadCell(f"amount {raw} is implausibly large")
     if parsed != parsed.quantize(Decimal("0.01")):
         raise BadCell(f"amount {raw} has more than 2 decimals")
-    if parsed >= MAX_AMOUNT:
-        raise BadCell(f"amount {raw} is implausibly large")
     return parsed
 
 

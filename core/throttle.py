@@ -7,6 +7,7 @@ Rows live in the database, so every process and worker sees the same counts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select
@@ -41,8 +42,24 @@ async def locked_until(b: Backend, key: str) -> datetime | None:
     return row.locked_until if row.locked_until > b.clock.now() else None
 
 
+async def counters(b: Backend, keys: Sequence[str]) -> dict[str, datetime | None]:
+    """The keys that have a counter, each with when its lock ends (None when it is not locked now).
+
+    One query where a caller would otherwise ask `locked_until` key by key: a subsidy lookup checks
+    the sender and the ID number before every query, and each round trip is latency the citizen feels.
+    """
+    for key in keys:
+        _check_key(key)
+    now = b.clock.now()
+    statement = select(Throttle.key, Throttle.locked_until).where(col(Throttle.key).in_(list(keys)))
+    return {
+        key: until if until is not None and until > now else None
+        for key, until in (await b.session.execute(statement)).all()
+    }
+
+
 async def failures(b: Backend, key: str, *, window: timedelta) -> int:
-    """Failures counted in the window still running (0 once it has passed)."""
+    """Failures still counted (0 once a whole window has passed since the latest one)."""
     _check_key(key)
     row = await _load(b, key)
     if row is None or row.window_started_at + window <= b.clock.now():
@@ -53,10 +70,14 @@ async def failures(b: Backend, key: str, *, window: timedelta) -> int:
 async def register_failure(
     b: Backend, key: str, *, lock_after: int, window: timedelta, lock_for: timedelta
 ) -> int:
-    """Count one failure; the `lock_after`-th within `window` locks the key for `lock_for`.
+    """Count one failure; the `lock_after`-th before a quiet `window` passes locks the key for `lock_for`.
 
-    A window opens with its first failure; once it has passed, or a lock has run out, counting starts
-    again from zero, so an old lockout does not make the next single mistake lock again.
+    Counting starts again from zero only after a whole `window` without a failure, or once a lock has
+    run out, so an old lockout does not make the next single mistake lock again. The window is measured
+    from the latest failure, not the first: a window fixed at its first failure would let a guesser
+    spend `lock_after - 1` guesses just before it closes and as many just after, nearly twice the limit
+    in a few minutes. This way no `window` (with `lock_for` at least as long) ever holds more than
+    `lock_after` failures. `window_started_at` holds the time of the latest failure.
     """
     _check_key(key)
     if lock_after < 1:
@@ -71,6 +92,7 @@ async def register_failure(
         row.window_started_at = now
         row.locked_until = None
     row.failures += 1
+    row.window_started_at = now
     if row.failures >= lock_after:
         until = now + lock_for
         row.locked_until = until if row.locked_until is None else max(row.locked_until, until)
@@ -98,7 +120,7 @@ async def reset(b: Backend, key: str) -> None:
 
 
 async def purge(b: Backend, *, older_than: timedelta) -> int:
-    """Drop counters whose window began before `older_than` ago and that hold no running lock.
+    """Drop counters whose latest failure is older than `older_than` and that hold no running lock.
 
     Meant for a periodic job: every mistyped number leaves a row, and old ones count for nothing.
     """

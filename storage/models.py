@@ -63,7 +63,11 @@ class OutboxMessage(SQLModel, table=True):
     """A message owed to a citizen. Inline replies are recorded here too, already sent."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # A bot channel's sends in the last second, for its send-rate cap (core.send_rate).
+        Index("ix_outbox_send_window", "channel", "bot_id", "attempted_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     bot_id: str = Field(max_length=64)
@@ -84,6 +88,7 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = _when()
     sent_at: datetime | None = _when(nullable=True)
     updated_at: datetime = _when()
+    attempted_at: datetime | None = _when(nullable=True)  # when the platform last answered a send of it
 
 
 class Case(SQLModel, table=True):

@@ -127,7 +127,9 @@ async def _transcript(b: Backend, me: Viewer, handoff_id: int) -> dict[str, Any]
         return {"gone": True}
     handoff, conversation = found
     zone = b.zone
-    lines = await handoffs.transcript(b, conversation.id or 0, since=handoffs.history_from(me, handoff))
+    lines = await handoffs.transcript(
+        b, conversation.id or 0, since=handoffs.history_from(me, handoff), hide_case_numbers=not me.sees_all
+    )
     return {
         "status": handoff.status,
         "status_label": labels.label(labels.HANDOFF_STATUS, handoff.status),

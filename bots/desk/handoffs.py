@@ -7,23 +7,33 @@ path use, so a citizen writing while a clerk claims cannot deadlock with it.
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
 from bots.desk.context import Viewer
-from bots.desk.scope import handoff_filter, may_see_handoff
-from core import audit
+from bots.desk.scope import case_filter, handoff_filter, may_see_handoff
+from conversations import texts
+from core import audit, outbox
 from core.backend import Backend
 from core.handoff import ACTIVE
-from core.messages import Attachment, Capabilities, Outbound, render_text
-from storage.models import AuditEvent, Conversation, Handoff, InboundMessage, OutboxMessage
+from core.messages import Attachment, Capabilities, render_text
+from storage.models import AuditEvent, Case, Conversation, Handoff, InboundMessage, OutboxMessage
 
 _PLAIN = Capabilities(buttons=False)
 STAFF_KINDS = ("staff", "notice")
 TRANSCRIPT_LIMIT = 200
 TO_CASE = "conversation.to_case"
+# Texts that carry a secret meant for the citizen alone: the query password of a receipt (shown once,
+# stored only hashed) and a subsidy code. The outbox row keeps the sent text; the desk shows it masked.
+SECRET_FIELDS = (("submit.receipt", "password"), ("subsidy.otp_sms", "code"))
+# A receipt's case number, hidden from department staff: the case may be another department's, or a
+# tip that this very conversation would tie to its reporter. The cases they may see are listed apart.
+CASE_NUMBER_FIELDS = (("submit.receipt", "number"),)
+MASK = "••••••••"
 
 
 class HandoffTaken(Exception):
@@ -142,7 +152,12 @@ async def visible(b: Backend, viewer: Viewer, handoff_id: int) -> tuple[Handoff,
 
 
 async def transcript(
-    b: Backend, conversation_id: int, *, since: datetime | None = None, limit: int = TRANSCRIPT_LIMIT
+    b: Backend,
+    conversation_id: int,
+    *,
+    since: datetime | None = None,
+    limit: int = TRANSCRIPT_LIMIT,
+    hide_case_numbers: bool = False,
 ) -> list[Line]:
     """The latest lines, oldest first; a reply never shows before the message it answers.
 
@@ -183,11 +198,35 @@ async def transcript(
         if question is not None and question > at:
             at = question
         who = row.kind if row.kind in STAFF_KINDS else "bot"
-        text = render_text(Outbound.from_json(row.payload), _PLAIN)
+        text = mask_secrets(
+            render_text(outbox.outbound_of(b, row.payload), _PLAIN), case_numbers=hide_case_numbers
+        )
         status = row.status if who in STAFF_KINDS else None
         keyed.append(((at, 1, _id(row.id)), Line(at=at, who=who, text=text, outbox_id=row.id, status=status)))
     keyed.sort(key=lambda pair: pair[0])
     return [line for _, line in keyed[-limit:]]
+
+
+@functools.cache
+def _patterns(fields: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str], ...]:
+    """The words just before each field in every catalog ("查询密码：", ", password "), then digits."""
+    labels: set[str] = set()
+    for language in texts.LANGUAGES:
+        for key, name in fields:
+            for concise in (False, True):
+                before = texts.raw(language, key, concise=concise).split("{" + name + "}")[0]
+                label = re.split(r"\{\w+\}|\n", before)[-1][-12:]
+                if label.strip():
+                    labels.add(label)
+    return tuple(re.compile("(" + re.escape(label) + r")\s*\d[\d-]{2,20}\d") for label in sorted(labels))
+
+
+def mask_secrets(text: str, *, case_numbers: bool = False) -> str:
+    """The text with its one-time secrets masked and, with `case_numbers`, the numbers of receipts."""
+    fields = SECRET_FIELDS + (CASE_NUMBER_FIELDS if case_numbers else ())
+    for pattern in _patterns(fields):
+        text = pattern.sub(lambda found: found.group(1) + MASK, text)
+    return text
 
 
 def describe(message: InboundMessage) -> str:
@@ -264,8 +303,10 @@ async def lock(b: Backend, handoff_id: int) -> tuple[Handoff, Conversation]:
     return handoff, conversation
 
 
-async def cases_opened(b: Backend, handoff_id: int) -> list[tuple[int, str]]:
-    """(case id, number) of cases staff opened from this handoff, from the audit trail."""
+async def cases_opened(b: Backend, viewer: Viewer, handoff_id: int) -> list[tuple[int, str]]:
+    """(case id, number) of cases staff opened from this handoff, from the audit trail — those the
+    viewer may see: a conversation open to every clerk may have become another department's case, or
+    a tip whose reporter it would name."""
     rows = await b.session.scalars(
         select(AuditEvent)
         .where(
@@ -275,9 +316,16 @@ async def cases_opened(b: Backend, handoff_id: int) -> list[tuple[int, str]]:
         )
         .order_by(AuditEvent.id)
     )
-    return [
+    opened = [
         (int(row.detail["case_id"]), str(row.detail["number"])) for row in rows if "case_id" in row.detail
     ]
+    if not opened:
+        return []
+    query = select(Case.id).where(Case.id.in_([case_id for case_id, _ in opened]), case_filter(viewer))
+    if not viewer.sees_all:
+        query = query.where(Case.kind != "tip")
+    visible = set(await b.session.scalars(query))
+    return [(case_id, number) for case_id, number in opened if case_id in visible]
 
 
 def _id(value: int | None) -> int:

@@ -95,8 +95,10 @@ async def handoff_page(request: web.Request) -> web.StreamResponse:
             raise web.HTTPNotFound()
         row, conversation = found
         since = handoffs.history_from(me, row)
-        lines = await handoffs.transcript(b, conversation.id or 0, since=since)
-        opened = await handoffs.cases_opened(b, handoff_id)
+        lines = await handoffs.transcript(
+            b, conversation.id or 0, since=since, hide_case_numbers=not me.sees_all
+        )
+        opened = await handoffs.cases_opened(b, me, handoff_id)
     mine = row.status == "claimed" and row.claimed_by == me.username
     may_answer = row.status != "closed" and (row.status == "waiting" or mine or me.sees_all)
     kinds = [kind for kind in CASE_KINDS if kind != "tip" or me.sees_all]

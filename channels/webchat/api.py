@@ -187,7 +187,7 @@ class WebChatHandlers:
             raise BadRequest("text_too_long", limit=self.channel.max_text)
         if choice is not None and (not isinstance(choice, str) or not CHOICE_KEY.match(choice)):
             raise BadRequest("bad_choice")
-        if language is not None and language not in LANGUAGES:
+        if language is not None and (not isinstance(language, str) or language not in LANGUAGES):
             raise BadRequest("bad_language")
         if not isinstance(client_message_id, str) or not CLIENT_MESSAGE_ID.match(client_message_id):
             raise BadRequest("bad_client_message_id")
@@ -201,7 +201,7 @@ class WebChatHandlers:
             bot_id=bot_id,
             sender=speaker.address,
             message_id=f"{prefix}:{client_message_id}",
-            text=text,
+            text=storable(text),
             language=language,
             choice=choice,
         )
@@ -210,6 +210,14 @@ class WebChatHandlers:
     def _message(message: Outbound, capabilities: Capabilities) -> dict[str, Any]:
         choices = [{"key": c.key, "label": c.label} for c in message.choices] if capabilities.buttons else []
         return {"text": render_text(message, capabilities), "choices": choices}
+
+
+def storable(text: str) -> str:
+    """Text any database can store. JSON escapes carry lone surrogates (not UTF-8, so SQLite's driver
+    cannot encode them) and NULs (which PostgreSQL text refuses); both become U+FFFD."""
+    if not text.isascii():
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text.replace("\x00", "\ufffd")
 
 
 def _after_id(value: str) -> int:

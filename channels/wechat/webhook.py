@@ -23,6 +23,7 @@ from wechatpy.crypto import WeChatCrypto
 from channels.base import BudgetedHandler
 from channels.wechat import envelope, messages
 from channels.wechat.envelope import Rejected
+from channels.wechat.signed_queries import SignedQueries
 
 if TYPE_CHECKING:
     from channels.wechat.channel import Account, WeChatChannel
@@ -37,6 +38,7 @@ class WeChatWebhook:
     def __init__(self, channel: WeChatChannel, handle_within: BudgetedHandler) -> None:
         self.channel = channel
         self.handle_within = handle_within
+        self.signed_queries = SignedQueries()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -63,6 +65,8 @@ class WeChatWebhook:
             envelope.authenticate(account.token, query, tolerance=account.timestamp_tolerance)
             crypto = _crypto_for(query, account)
             body = await _body(request)
+            if crypto is None:
+                _same_body_as_before(self.signed_queries, query, body, account)
             xml = envelope.open_envelope(crypto, body, query) if crypto is not None else body
             received = messages.read(xml, account.bot_id)
         except Rejected as exc:
@@ -105,6 +109,13 @@ def _crypto_for(query: Mapping[str, str], account: Account) -> WeChatCrypto | No
         # In safe mode WeChat encrypts everything; a plain body here was not written by WeChat.
         raise Rejected(403, "plain message to an account in safe mode")
     return None
+
+
+def _same_body_as_before(seen: SignedQueries, query: Mapping[str, str], body: str, account: Account) -> None:
+    """A plain callback's signature does not cover its body: refuse one reused with another body."""
+    signature, timestamp, nonce = (query.get(name, "") for name in ("signature", "timestamp", "nonce"))
+    if not seen.matches(signature, timestamp, nonce, body, keep=account.timestamp_tolerance):
+        raise Rejected(403, "signature already used with another body")
 
 
 async def _body(request: web.Request) -> str:

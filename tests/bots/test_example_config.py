@@ -35,5 +35,6 @@ async def test_the_example_configuration_starts_every_channel(
         assert deployment.bot_channels["county"] == {"webchat", "sms", "wechat", "telegram"}
         assert set(deployment.channels) >= {"webchat", "sms", "wechat", "telegram"}
         assert deployment.services.profiles["county"].departments[0] == "县住建局"
+        assert deployment.dispatcher.send_rates == {("sms", "county"): 50, ("telegram", "county"): 30}
     finally:
         await deployment.close()

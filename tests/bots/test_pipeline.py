@@ -66,3 +66,13 @@ async def test_a_step_slower_than_the_budget_finishes_into_the_outbox(
     assert await pipeline.handle(hello("m2", "菜单"), PLAIN, inline=True)  # waits for the first: same sender
     rows = await outbox_rows(services)
     assert rows[0] == ("pending", False)
+
+
+async def test_a_step_slower_than_the_budget_is_stored_before_the_platform_is_answered(
+    pipeline: Pipeline, services: Services
+) -> None:
+    # The platform takes its 2xx as "never send this again": a process killed right after answering
+    # must not lose the message (the crash drill, tests/drills/crash.py, found WeChat losing them).
+    assert await pipeline.handle_within(hello(), PLAIN, budget=0) is None
+
+    assert await outbox_rows(services) == [("pending", False)]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from core import inbox, outbox
 from core.backend import Backend
@@ -29,7 +30,11 @@ async def test_enqueue_encrypts_the_address_and_waits_for_a_worker(backend: Back
     assert (row.status, row.kind, row.attempts, row.inline) == ("pending", "reply", 0, False)
     assert row.next_attempt_at == backend.clock.now()
     assert row.sent_at is None
-    assert Outbound.from_json(row.payload) == menu
+    # A reply may carry a query password or echo what the citizen typed: sealed at rest too.
+    raw = await backend.session.execute(text("SELECT payload FROM outbox WHERE id = :id"), {"id": row.id})
+    stored = str(raw.scalar_one())
+    assert "请选择" not in stored and "投诉" not in stored and "\\u8bf7" not in stored
+    assert outbox.outbound_of(backend, row.payload) == menu
 
 
 async def test_inline_replies_are_recorded_as_sent_and_never_claimed(backend: Backend) -> None:

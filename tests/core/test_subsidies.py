@@ -200,3 +200,17 @@ async def test_get_payment(backend: Backend) -> None:
     assert (payment.programme, payment.year, payment.amount) == ("耕地地力保护补贴", 2025, Decimal("1260.00"))
     assert payment.paid_on == date(2025, 6, 20) and payment.method == "一卡通"
     assert await subsidies.get_payment(backend, record_id + 100) is None
+
+
+async def test_the_right_name_clears_the_wrong_guesses_on_that_id(backend: Backend) -> None:
+    await subsidies.add_record(backend, **record())
+    for round_ in range(2):  # four wrong names, then the right one: twice, and never locked
+        for i in range(4):
+            guesser = sender(backend, f"{round_}{i}")
+            result = await subsidies.query(backend, PERSON, f"王{i}", sender_key=guesser)
+            assert result.outcome is SubsidyOutcome.NOT_FOUND
+        owner = sender(backend, f"owner{round_}")
+        result = await subsidies.query(backend, PERSON, "李秀英", sender_key=owner)
+        assert result.outcome is SubsidyOutcome.FOUND
+    id_key = "subsidy:" + backend.keyring.lookup_hash("id_number", PERSON)
+    assert await throttle.counters(backend, [id_key]) == {}

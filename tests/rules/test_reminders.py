@@ -8,18 +8,19 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from bots import scheduler
 from bots.bootstrap import bootstrap
 from bots.pipeline import Services
 from bots.scheduler import STAFF_NOTICE, Scheduler, StaffPhones
 from bots.settings import BotSettings, Settings
-from core import cases, reminders
+from core import cases, deadlines, reminders
 from core.cases import CaseDraft, Contact
 from core.clock import FixedClock
 from storage.database import Database
-from storage.models import CaseEvent, DepartmentWarning, OutboxMessage
+from storage.models import Case, CaseEvent, DepartmentWarning, OutboxMessage
 from storage.schedule_models import DeadlineMark
 from tests.conftest import TEST_SECRET
 
@@ -34,6 +35,10 @@ def at(day: date, hour: int = 9, minute: int = 0) -> datetime:
 async def submit_friday_complaint(services: Services, clock: FixedClock) -> int:
     """Friday 24 April 2026: acceptance due Wed 6 May (after May Day), answer due Tue 19 May."""
     clock.set(at(date(2026, 4, 24), 16, 30))
+    return await submit_complaint_now(services)
+
+
+async def submit_complaint_now(services: Services) -> int:
     draft = CaseDraft(
         bot_id="county",
         kind="complaint",
@@ -251,3 +256,57 @@ async def test_the_service_runs_the_scheduler_in_the_background(
             )
     finally:
         await deployment.close()
+
+
+async def _needing_marks_all_at_once(services: Services, today: date) -> list[int]:
+    """The old reading, every open case as one list, as the oracle the batched reading must match."""
+    async with services.database.reading() as session:
+        b = services.backend(session)
+        wanted = {
+            case.id: {
+                (deadline.stage, kind)
+                for deadline in deadlines.pending_stages(case, b.policy, b.calendar, b.zone)
+                for kind in reminders.marks_due(deadline, today)
+            }
+            for case in await deadlines.open_cases(b)
+        }
+        rows = await session.execute(select(DeadlineMark.case_id, DeadlineMark.stage, DeadlineMark.kind))
+        done: dict[int, set[tuple[str, str]]] = {}
+        for case_id, stage, kind in rows:
+            done.setdefault(case_id, set()).add((stage, kind))
+    return sorted(i for i, marks in wanted.items() if i is not None and marks - done.get(i, set()))
+
+
+async def test_open_cases_are_read_in_batches_with_the_same_answer(
+    services: Services, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of three over eight cases: open, closed, merged, marked, not yet due, across the seams."""
+    ids = [await submit_friday_complaint(services, clock) for _ in range(6)]
+    clock.set(at(date(2026, 5, 6), 10))  # accepting this one is not due before 18 May
+    ids.append(await submit_complaint_now(services))
+    ids.append(await submit_friday_complaint(services, clock))
+    first, marked, accepted, merged, closed, half_marked, recent, last = ids
+    async with services.database.transaction() as session:
+        await session.execute(update(Case).where(Case.id == accepted).values(status="accepted"))
+        await session.execute(update(Case).where(Case.id == merged).values(primary_id=first))
+        await session.execute(update(Case).where(Case.id == closed).values(status="closed"))
+        for case_id, kind in ((marked, "yellow"), (half_marked, "reminder")):
+            session.add(
+                DeadlineMark(
+                    bot_id="county",
+                    case_id=case_id,
+                    stage="accept",
+                    kind=kind,
+                    due_on=date(2026, 5, 6),
+                    at=clock.now(),
+                )
+            )
+    today = date(2026, 5, 7)  # acceptance of the Friday complaints overdue since yesterday
+    monkeypatch.setattr(reminders, "BATCH", 3)
+
+    async with services.database.reading() as session:
+        batched = await reminders.cases_needing_marks(services.backend(session), today)
+
+    assert batched == [first, half_marked, last]
+    assert batched == await _needing_marks_all_at_once(services, today)
+    assert recent not in batched

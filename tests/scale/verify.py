@@ -9,6 +9,7 @@ outbox rows, once each, in id order.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -41,11 +42,41 @@ def keyring() -> Keyring:
     return Keyring(SECRET_KEY, password_cost="fast")
 
 
+@functools.cache
+def _keys() -> Keyring:
+    return keyring()
+
+
+def _outbound(row: OutboxMessage) -> Outbound:
+    """A row's message; replies are stored sealed with the deployment's key."""
+    return outbox.outbound_of(_keys(), row.payload)
+
+
 def backend(session: object, keys: Keyring) -> Backend:
     policy = Policy()
     calendar = WorkCalendar(extra_holidays=policy.extra_holidays, extra_workdays=policy.extra_workdays)
     return Backend(session=session, keyring=keys, clock=SystemClock(), policy=policy, calendar=calendar)  # type: ignore[arg-type]
 
+
+
+def by_conversation(
+    inbound: list[InboundMessage], cases: list[Case], rows: list[OutboxMessage]
+) -> tuple[
+    defaultdict[int, list[InboundMessage]],
+    defaultdict[int | None, list[Case]],
+    defaultdict[int | None, list[OutboxMessage]],
+]:
+    """Each conversation's inbound messages, cases and outbox rows, in the order given."""
+    inbound_of: defaultdict[int, list[InboundMessage]] = defaultdict(list)
+    for message in inbound:
+        inbound_of[message.conversation_id].append(message)
+    cases_of: defaultdict[int | None, list[Case]] = defaultdict(list)
+    for case in cases:
+        cases_of[case.conversation_id].append(case)
+    rows_of: defaultdict[int | None, list[OutboxMessage]] = defaultdict(list)
+    for row in rows:
+        rows_of[row.conversation_id].append(row)
+    return inbound_of, cases_of, rows_of
 
 async def queue_staff_answers(database: Database, keys: Keyring, script: Script) -> None:
     """What the desk does when staff answer: several outbox rows to one citizen in one transaction."""
@@ -123,15 +154,7 @@ async def check(
         cases = list(await session.scalars(select(Case).order_by(Case.id)))
         rows = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
     by_address = {(c.channel, keys.decrypt(c.address_enc)): c for c in conversations}
-    inbound_of: defaultdict[int, list[InboundMessage]] = defaultdict(list)
-    for message in inbound:
-        inbound_of[message.conversation_id].append(message)
-    cases_of: defaultdict[int | None, list[Case]] = defaultdict(list)
-    for case in cases:
-        cases_of[case.conversation_id].append(case)
-    rows_of: defaultdict[int | None, list[OutboxMessage]] = defaultdict(list)
-    for row in rows:
-        rows_of[row.conversation_id].append(row)
+    inbound_of, cases_of, rows_of = by_conversation(inbound, cases, rows)
 
     found.outbox_rows = len(rows)
     found.expect(len(conversations) == len(transcripts), f"{len(conversations)} conversations")
@@ -177,7 +200,7 @@ def _check_replies(
 ) -> None:
     replies_to: defaultdict[int | None, list[Outbound]] = defaultdict(list)
     for row in rows:
-        replies_to[row.inbound_id].append(Outbound.from_json(row.payload))
+        replies_to[row.inbound_id].append(_outbound(row))
     for message, expected in zip(messages, script.expected(), strict=False):
         texts = rendered(script.channel, replies_to[message.id])
         found.expect(
@@ -192,12 +215,12 @@ def _check_replies(
         answered: list[str] = []
         for message in messages:
             answered += rendered(
-                "sms", [Outbound.from_json(r.payload) for r in inline if r.inbound_id == message.id]
+                "sms", [_outbound(r) for r in inline if r.inbound_id == message.id]
             )
         found.expect(answered == transcript.inline, f"{who}: the TwiML answers differ from the outbox")
     else:
         found.expect(not inline, f"{who}: {len(inline)} WeChat rows went inline")
-    owed = [text for r in dispatched for text in rendered(script.channel, [Outbound.from_json(r.payload)])]
+    owed = [text for r in dispatched for text in rendered(script.channel, [_outbound(r)])]
     got = [d.text for d in platforms.to(script.address)]
     if got != owed:
         extra, missing = Counter(got) - Counter(owed), Counter(owed) - Counter(got)

@@ -14,7 +14,8 @@ import pytest
 from bots.dispatcher import Dispatcher
 from bots.pipeline import Services
 from conversations import engine
-from core.messages import Outbound, render_text
+from core import outbox
+from core.messages import render_text
 from tests.channels.wechat.conftest import MakeWebhook, Webhook, count_inbound, outbox_rows
 from tests.channels.wechat.wire import OPENID, Callback, encrypted, fields_of, plain, read_reply
 from tests.fakes.wechat_api import FakeWeChatApi
@@ -119,7 +120,7 @@ async def test_a_slow_step_answers_success_and_the_reply_goes_through_the_api(
     assert await dispatch_until_sent(services, dispatcher) >= 1
 
     rows = await outbox_rows(services)
-    replies = [Outbound.from_json(row.payload) for row in rows]
+    replies = [outbox.outbound_of(services.keyring, row.payload) for row in rows]
     assert [(row.status, row.inline) for row in rows] == [("sent", False)] * len(rows)
     assert fake_api.sent == [
         {

@@ -15,6 +15,7 @@ import pytest
 
 from bots.pipeline import Services
 from channels.wechat.messages import passive_text
+from core import inbox
 from core.messages import Attachment
 from tests.channels.wechat.conftest import BOT, MakeWebhook, count_inbound, inbound_rows
 from tests.channels.wechat.wire import (
@@ -202,7 +203,10 @@ async def test_accepted(case: Accepted, make_webhook: MakeWebhook, services: Ser
     reply = read_reply(body)
     assert (reply["ToUserName"], reply["FromUserName"], reply["MsgType"]) == (OPENID, ACCOUNT, "text")
     assert reply["Content"] == passive_text(answer, webhook.channel.capabilities)
-    assert [row.provider_message_id for row in await inbound_rows(services)] == [case.message_id]
+    # Kept as a keyed hash: an event's id is made of the openid, which must not be readable at rest.
+    stored = [row.provider_message_id for row in await inbound_rows(services)]
+    assert stored == [inbox.message_key(services.keyring, case.message_id)]
+    assert OPENID not in stored[0]
 
 
 async def test_the_greeting_shows_the_menu_as_numbered_lines(make_webhook: MakeWebhook) -> None:
@@ -438,7 +442,8 @@ async def test_tencents_published_sample_decrypts_and_gets_an_encrypted_reply(
     assert inbound.received_at == datetime.fromtimestamp(1409659813, UTC)
     reply = read_reply(body, token=SAMPLE_TOKEN, key=SAMPLE_AES_KEY, app_id=SAMPLE_APP_ID)
     assert (reply["ToUserName"], reply["FromUserName"]) == ("mycreate", SAMPLE_APP_ID)
-    assert [row.provider_message_id for row in await inbound_rows(services)] == ["4561255354251345929"]
+    stored = [row.provider_message_id for row in await inbound_rows(services)]
+    assert stored == [inbox.message_key(services.keyring, "4561255354251345929")]
 
     # The same vector with one character of the signature changed is refused, and nothing more is stored.
     query["msg_signature"] = SAMPLE_MSG_SIGNATURE[:-1] + "7"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,12 +81,21 @@ def fields_of(kind: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def plain(fields: dict[str, Any], *, token: str = TOKEN, timestamp: str | None = None) -> Callback:
+def fresh_nonce() -> str:
+    """WeChat sends a new random nonce with every callback; the webhook refuses a signed query it has
+    already seen with another body, so two callbacks in one second must not share one."""
+    return str(secrets.randbelow(10**10))
+
+
+def plain(
+    fields: dict[str, Any], *, token: str = TOKEN, timestamp: str | None = None, nonce: str | None = None
+) -> Callback:
     timestamp = timestamp or now()
+    nonce = nonce or fresh_nonce()
     query = {
-        "signature": sign(token, timestamp, NONCE),
+        "signature": sign(token, timestamp, nonce),
         "timestamp": timestamp,
-        "nonce": NONCE,
+        "nonce": nonce,
         "openid": str(fields.get("FromUserName", OPENID)),
     }
     return Callback(query, message_xml(fields), fields)
@@ -99,19 +109,21 @@ def encrypted(
     key: str = AES_KEY,
     app_id: str = APP_ID,
     timestamp: str | None = None,
+    nonce: str | None = None,
 ) -> Callback:
     """Encrypted by wechatpy's WeChatCrypto; in compatible mode the plaintext fields ride along."""
     timestamp = timestamp or now()
+    nonce = nonce or fresh_nonce()
     xml = fields if isinstance(fields, str) else message_xml(fields)
-    sealed = xmltodict.parse(WeChatCrypto(token, key, app_id).encrypt_message(xml, NONCE, timestamp))["xml"]
+    sealed = xmltodict.parse(WeChatCrypto(token, key, app_id).encrypt_message(xml, nonce, timestamp))["xml"]
     outer: dict[str, Any] = {"ToUserName": ACCOUNT}
     if compatible and isinstance(fields, dict):
         outer.update(fields)
     outer["Encrypt"] = sealed["Encrypt"]
     query = {
-        "signature": sign(token, timestamp, NONCE),
+        "signature": sign(token, timestamp, nonce),
         "timestamp": timestamp,
-        "nonce": NONCE,
+        "nonce": nonce,
         "encrypt_type": "aes",
         "msg_signature": sealed["MsgSignature"],
     }
