@@ -43,3 +43,18 @@ async def test_a_callback_query_id_with_a_lone_surrogate_is_a_400(service: FuzzS
     }  # fmt: skip
     case = telegram.TelegramCase(json.dumps(update).encode(), TELEGRAM_SECRET)
     assert await telegram.exercise(service, case) == ("400", [])
+
+
+async def test_a_field_name_with_a_lone_surrogate_does_not_drop_the_message(service: FuzzService) -> None:
+    """Found by the 100 000-case drill: pydantic cannot read such a name, and the message got a 400."""
+    update = {
+        "update_id": 12,
+        "message": {"message_id": 2, "date": telegram.NOW,
+                    "chat": {"id": telegram.CHATS[0], "type": "private", "first_name": "A\ud800"},
+                    "from": {"id": telegram.CHATS[0], "is_bot": False, "first_name": "村民"},
+                    "text": "路灯坏了"},
+        "future_field_\udb79": {"k\udfff": 1},
+    }  # fmt: skip
+    case = telegram.TelegramCase(json.dumps(update).encode(), TELEGRAM_SECRET, well_formed=True)
+    assert await telegram.exercise(service, case) == ("200", [])
+    assert await service.count("inbound_messages") == 1
