@@ -136,20 +136,23 @@ class Scheduler:
     async def apply_rules(self) -> RunReport:
         """Record every reminder and warning due today, one short transaction per case."""
         database = self.services.database
-        async with database.reading() as session:
-            b = self.services.backend(session)
-            today = local_today(b)
-            case_ids = await reminders.cases_needing_marks(b, today)
         report = RunReport()
-        for case_id in case_ids:
-            async with database.transaction() as session:
+        today: date | None = None
+        after: int | None = 0
+        while after is not None:
+            async with database.reading() as session:
                 b = self.services.backend(session)
-                raised = await reminders.raise_for_case(b, case_id, today)
+                today = today or local_today(b)
+                case_ids, after = await reminders.next_needing_marks(b, today, after)
+            for case_id in case_ids:
+                async with database.transaction() as session:
+                    b = self.services.backend(session)
+                    raised = await reminders.raise_for_case(b, case_id, today)
+                    for mark in raised:
+                        report.staff_sms += await self._tell_staff(b, mark, today)
+                report.cases += 1 if raised else 0
                 for mark in raised:
-                    report.staff_sms += await self._tell_staff(b, mark, today)
-            report.cases += 1 if raised else 0
-            for mark in raised:
-                report.count(mark.kind)
+                    report.count(mark.kind)
         if report.cases:
             log.info("deadline rules: %s", report.to_json())
         return report

@@ -10,7 +10,6 @@ crash leaves either all of it or none of it, and a later run finishes what none 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -91,45 +90,46 @@ async def cases_needing_marks(b: Backend, today: date | None = None) -> list[int
     """Open cases with a mark due that is not recorded yet; a cheap read to run before any locking."""
     today = today or local_today(b)
     needing: list[int] = []
-    async for batch in _open_case_batches(b):
-        wanted: dict[int, set[tuple[str, str]]] = {}
-        for case in batch:
-            for deadline in pending_stages(case, b.policy, b.calendar, b.zone):
-                for kind in marks_due(deadline, today):
-                    wanted.setdefault(case.id, set()).add((deadline.stage, kind))
-        if not wanted:
-            continue
-        done: dict[int, set[tuple[str, str]]] = {}
-        query = select(DeadlineMark.case_id, DeadlineMark.stage, DeadlineMark.kind).where(
-            col(DeadlineMark.case_id).in_(list(wanted))
-        )
-        for case_id, stage, kind in await b.session.execute(query):
-            done.setdefault(case_id, set()).add((stage, kind))
-        needing.extend(case_id for case_id, marks in wanted.items() if marks - done.get(case_id, set()))
-    return sorted(needing)
+    after: int | None = 0
+    while after is not None:
+        found, after = await next_needing_marks(b, today, after)
+        needing.extend(found)
+    return needing
 
 
-async def _open_case_batches(b: Backend) -> AsyncIterator[list[_OpenCase]]:
-    """Every open case, `BATCH` at a time in id order; keyset paging stays fast however deep it goes."""
-    after = 0
-    while True:
-        query = (
-            select(Case.id, Case.status, Case.kind, Case.due_on, Case.created_at, Case.primary_id)
-            .where(
-                col(Case.status).in_(OPEN_STATUSES),
-                col(Case.primary_id).is_(None),
-                col(Case.id) > after,
-            )
-            .order_by(col(Case.id))
-            .limit(BATCH)
+async def next_needing_marks(b: Backend, today: date, after: int) -> tuple[list[int], int | None]:
+    """Of the next `BATCH` open cases after id `after`, those with a mark due and not yet recorded;
+    and where the next batch starts (None after the last).
+
+    One batch per call, so a caller can act on each in a short read of its own: a pass over a million
+    open cases then never holds one read open for minutes (nor a million ids in memory).
+    """
+    query = (
+        select(Case.id, Case.status, Case.kind, Case.due_on, Case.created_at, Case.primary_id)
+        .where(
+            col(Case.status).in_(OPEN_STATUSES),
+            col(Case.primary_id).is_(None),
+            col(Case.id) > after,
         )
-        batch = [_OpenCase(*row) for row in await b.session.execute(query)]
-        if not batch:
-            return
-        yield batch
-        if len(batch) < BATCH:
-            return
-        after = batch[-1].id
+        .order_by(col(Case.id))
+        .limit(BATCH)
+    )  # keyset paging: as fast on the last batch as on the first
+    batch = [_OpenCase(*row) for row in await b.session.execute(query)]
+    following = batch[-1].id if len(batch) == BATCH else None
+    wanted: dict[int, set[tuple[str, str]]] = {}
+    for case in batch:
+        for deadline in pending_stages(case, b.policy, b.calendar, b.zone):
+            for kind in marks_due(deadline, today):
+                wanted.setdefault(case.id, set()).add((deadline.stage, kind))
+    if not wanted:
+        return [], following
+    done: dict[int, set[tuple[str, str]]] = {}
+    marked = select(DeadlineMark.case_id, DeadlineMark.stage, DeadlineMark.kind).where(
+        col(DeadlineMark.case_id).in_(list(wanted))
+    )
+    for case_id, stage, kind in await b.session.execute(marked):
+        done.setdefault(case_id, set()).add((stage, kind))
+    return [case_id for case_id, marks in wanted.items() if marks - done.get(case_id, set())], following
 
 
 async def raise_for_case(b: Backend, case_id: int, today: date | None = None) -> list[Raised]:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 0x5355_4E53  # "SUNS": the advisory lock key that serialises schema upgrades
+_READ_ONLY = "sunshine_read_only"  # execution option of the engine that `Database.reading` uses
 
 
 class Database:
@@ -32,6 +33,11 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads begin DEFERRED on SQLite (see `_on_begin`): in WAL they then never wait for a writer
+        # nor keep one waiting, however long they run.
+        self._readers = async_sessionmaker(
+            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+        )
         # SQLite has one writer at a time; queueing writers here keeps "database is locked" away
         # within a process, and BEGIN IMMEDIATE (below) does the same between processes.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -51,7 +57,7 @@ class Database:
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
         """A read-only session: no write lock, nothing committed."""
-        async with self._sessions() as session:
+        async with self._readers() as session:
             yield session
 
     async def upgrade(self, revision: str = "heads") -> None:
@@ -97,4 +103,8 @@ def _make_sqlite_durable(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writer takes the write lock as it begins, so two never deadlock upgrading a read lock. A
+        # reader must not: every read beginning IMMEDIATE queued behind (and held up) every write, and
+        # a long read (the scheduler's pass over a million open cases) locked everyone else out.
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
