@@ -54,7 +54,7 @@ CACHE = Path(__file__).resolve().parent.parent / ".bench"
 _CHUNK = 5_000
 _Row = dict[str, Any]
 _Index = tuple[int, str, str, datetime]
-_LOOKUP_INDEX = "ix_case_ngrams_lookup"
+_LOOKUP_INDEX = "ix_case_ngrams_postings"
 
 
 def keyring() -> Keyring:
@@ -261,6 +261,8 @@ def cached(n: int, filings: Sequence[Filing]) -> Path:
     """The cached build of these n filings, made first if missing (to a temporary name, then renamed)."""
     path = cache_path(n)
     if path.exists():
+        # Built under an older schema perhaps: migrated as a deployment would be (slow only once).
+        asyncio.run(_migrate(path))
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".partial-{os.getpid()}")
