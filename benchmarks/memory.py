@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +49,16 @@ def _status(pid: int) -> Memory:
 def _cases(database: Path) -> int:
     with sqlite3.connect(database) as connection:
         return int(connection.execute("SELECT count(*) FROM cases").fetchone()[0])
+
+
+def _import_floor_mb(module: str) -> float:
+    """Peak RSS of a fresh interpreter that imports `module` and nothing else."""
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child would report its parent's peak.
+    code = f"import os, {module}; print(os.getpid())"
+    script = f"{code}\nprint(open('/proc/self/status').read())"
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    peak = next(line for line in found.stdout.splitlines() if line.startswith("VmHWM:"))
+    return int(peak.split()[1]) / 1024  # kB → MB
 
 
 def _walk(text: str) -> list[str]:
@@ -168,6 +179,12 @@ def run(size: str) -> Section:
             baseline=f"{base_seconds:.2f} s empty database",
             ratio=f"{seconds / base_seconds:.2f}× (measured/baseline)"),
     ]
+    floor = _import_floor_mb("aiogram.types")
+    rows.append(
+        Row("memory", "VmHWM of a bare Python that only imports aiogram.types", f"{floor:.0f} MB",
+            baseline=f"{_import_floor_mb('sys'):.0f} MB bare Python",
+            notes="the floor of any process that reads Telegram updates with aiogram's models")
+    )
     section.rows = rows
     section.method = f"""
 `sunshine serve` with the configuration `benchmarks.servers` writes (SMS and Telegram on one bot,
