@@ -28,6 +28,8 @@ class Tally:
         for problem in problems:
             key = _kind(problem)
             seen, first = self.findings.get(key, (0, f"{problem}\n    case: {_shown(case)}"))
+            if not seen:  # shown at once: a run that dies later must not take its findings with it
+                print(f"   new finding after {self.cases} cases: {first}", flush=True)
             self.findings[key] = (seen + 1, first)
 
     @property
