@@ -7,6 +7,7 @@ wrong") and keeps malformed input from costing a throttle failure or a database 
 from __future__ import annotations
 
 import operator
+import re
 import unicodedata
 from datetime import date
 from enum import StrEnum
@@ -70,6 +71,15 @@ def mask_id_number(id_number: str) -> str:
     if len(id_number) < 10:
         return "*" * len(id_number)
     return id_number[:3] + "*" * (len(id_number) - 7) + id_number[-4:]
+
+
+_ID_LIKE = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])")
+
+
+def mask_id_numbers_in(text: str) -> str:
+    """`text` with anything shaped like an ID number masked: for messages that quote what a person typed
+    or a cell held, where an ID number may turn up in the wrong place (a column swapped in a list)."""
+    return _ID_LIKE.sub(lambda found: mask_id_number(found.group()), text)
 
 
 def mask_account(account: str) -> str:

@@ -38,7 +38,14 @@ from sqlmodel import col
 from core import subsidy_cells as cells
 from core.backend import Backend
 from core.crypto import Keyring
-from core.idcard import IdProblem, check_id_number, mask_account, mask_id_number, normalize_id_number
+from core.idcard import (
+    IdProblem,
+    check_id_number,
+    mask_account,
+    mask_id_number,
+    mask_id_numbers_in,
+    normalize_id_number,
+)
 from core.spreadsheet import Sheet, open_sheet
 from core.subsidies import compact_account_number, normalize_name, payment_row_hash
 from storage.models import SubsidyRecord
@@ -95,6 +102,9 @@ Progress = Callable[[str, int, int | None], None]  # (phase "check" | "write", r
 
 class ImportProblem(ValueError):
     """The file as a whole cannot be imported (columns missing, mapping wrong); no row was looked at."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(mask_id_numbers_in(message))
 
 
 @dataclass(frozen=True)
@@ -347,7 +357,8 @@ class _Checker:
         if reasons or id_number is None or amount is None or year is None:
             shown = id_number or normalize_id_number(cells.text(raw.get("id_number")))
             masked = mask_id_number(shown) if shown else None  # never the whole number, even a wrong one
-            return None, Rejected(number, masked, tuple(reasons))
+            # Reasons quote cells: an ID number in the wrong column (phone, amount...) is masked there too.
+            return None, Rejected(number, masked, tuple(mask_id_numbers_in(reason) for reason in reasons))
         payment = _Payment(
             id_number=id_number,
             name=name,

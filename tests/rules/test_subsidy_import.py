@@ -304,3 +304,16 @@ async def test_import_speed_is_reported(backend: Backend, tmp_path: Path) -> Non
     took = time.perf_counter() - began
     assert report.added + report.repeated == 20_000
     print(f"\nimport: {report.rows} rows in {took:.2f} s, {report.rows / took:,.0f} rows/s")
+
+
+async def test_an_id_number_in_the_wrong_column_is_masked_in_the_reasons(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """Found by the fuzzing drill: a reason quotes the cell, and the cell held a whole ID number."""
+    row = ["1", LI, "李建国", "", "2025", "", ZHANG, "2025-06-20", "", "", "", "", "", WANG]
+    path = write_csv(tmp_path / "swapped.csv", [HEADER, row], "utf-8")
+    report = await run(backend, path)
+    reasons = " / ".join(report.rejected[0].reasons)
+    assert "phone" in reasons and "implausibly large" in reasons
+    assert ZHANG not in reasons and WANG not in reasons
+    assert ZHANG[:3] + "*" * 11 + ZHANG[-4:] in reasons and WANG[:3] + "*" * 11 + WANG[-4:] in reasons
