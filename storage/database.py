@@ -31,7 +31,12 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        engine_url = self.url
+        if self.url.drivername == "sqlite+aiosqlite":
+            from storage.sqlite_driver import DRIVER_NAME  # registers the dialect
+
+            engine_url = self.url.set(drivername=DRIVER_NAME)
+        self.engine: AsyncEngine = create_async_engine(engine_url, **kwargs)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Reads begin DEFERRED on SQLite (see `_on_begin`): in WAL they then never wait for a writer
         # nor keep one waiting, however long they run.
