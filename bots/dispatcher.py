@@ -38,11 +38,13 @@ class Dispatcher:
         lease: timedelta | None = None,
         idle_seconds: float = 1.0,
         send_rates: SendRates | None = None,
+        lanes: int = 4,
     ) -> None:
         self.services = services
         self.senders = dict(senders)  # channel name → the channel that delivers its rows
         self.send_rates = dict(send_rates or {})  # (channel, bot id) → messages per second at most
         self.batch = batch
+        self.lanes = lanes
         self.lease = lease or timedelta(seconds=services.policy.outbox_lease_seconds)
         self.idle_seconds = idle_seconds
         # A send that outlives its lease would be claimed and sent again by another worker.
@@ -56,8 +58,16 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Dispatch until `stop` is set or the task is cancelled; database trouble only delays it."""
+        """Dispatch until `stop` is set or the task is cancelled; database trouble only delays it.
+
+        Several lanes claim and send batches side by side, as several workers would (claims are safe
+        against each other): a batch ends only when its slowest send is answered, and with one lane
+        the provider sat idle through that tail and through every claim.
+        """
         stop = stop or asyncio.Event()
+        await asyncio.gather(*(self._lane(stop) for _ in range(self.lanes)))
+
+    async def _lane(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 sent = await self.run_once()
