@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
@@ -26,3 +28,9 @@ class Backend:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.policy.timezone)
+
+    def insert(self, table: Any) -> Any:
+        """The dialect's INSERT for `table`, which knows ON CONFLICT (the service runs on SQLite or
+        PostgreSQL, and the two spell upserts with the same API from different modules)."""
+        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)

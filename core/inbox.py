@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import flag_modified
 
 from core.backend import Backend
@@ -47,7 +45,7 @@ async def receive(b: Backend, inbound: Inbound) -> Received:
         "received_at": received_at,
     }
     statement = (
-        _insert(b)(InboundMessage)
+        b.insert(InboundMessage)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["bot_id", "channel", "provider_message_id"])
         .returning(InboundMessage.id)
@@ -129,7 +127,7 @@ async def _locked_conversation(b: Backend, inbound: Inbound) -> Conversation:
     # web process). ON CONFLICT DO NOTHING makes the loser's insert wait for the winner's commit and then
     # insert nothing, with no error to recover from; both then lock the one row, the loser after the
     # winner is done with it, and the loser sees the winner's message as a replay.
-    statement = _insert(b)(Conversation).values(**values)
+    statement = b.insert(Conversation).values(**values)
     await b.session.execute(
         statement.on_conflict_do_nothing(index_elements=["bot_id", "channel", "address_hash"])
     )
@@ -146,11 +144,6 @@ async def _find_inbound(b: Backend, inbound: Inbound) -> int | None:
         InboundMessage.provider_message_id == message_key(b, inbound.message_id),
     )
     return (await b.session.scalars(query)).first()
-
-
-def _insert(b: Backend) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (the service runs on SQLite or PostgreSQL)."""
-    return pg_insert if b.session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def _copy_json(value: Any) -> Any:

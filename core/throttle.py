@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, case, delete, null, or_, select
 from sqlmodel import col
 
 from core.backend import Backend
@@ -25,11 +24,10 @@ def _check_key(key: str) -> None:
         raise ValueError(f"throttle keys are 1..{MAX_KEY_LENGTH} characters")
 
 
-async def _load(b: Backend, key: str, *, for_update: bool = False) -> Throttle | None:
-    statement = select(Throttle).where(Throttle.key == key)
-    if for_update:
-        # populate_existing: once the row lock is ours, read the values another writer just committed.
-        statement = statement.with_for_update().execution_options(populate_existing=True)
+async def _load(b: Backend, key: str) -> Throttle | None:
+    # populate_existing: `register_failure` writes rows past the session's identity map, and a row
+    # read before it must not be answered from there.
+    statement = select(Throttle).where(Throttle.key == key).execution_options(populate_existing=True)
     return (await b.session.execute(statement)).scalar_one_or_none()
 
 
@@ -78,40 +76,38 @@ async def register_failure(
     spend `lock_after - 1` guesses just before it closes and as many just after, nearly twice the limit
     in a few minutes. This way no `window` (with `lock_for` at least as long) ever holds more than
     `lock_after` failures. `window_started_at` holds the time of the latest failure.
+
+    One upsert, atomic on SQLite and PostgreSQL alike, where reading the row, inserting it under a
+    savepoint and writing it back took five statements: a subsidy lookup with a wrong name counts two
+    keys, and those round trips were most of its time.
     """
     _check_key(key)
     if lock_after < 1:
         raise ValueError("lock_after must be at least 1")
     now = b.clock.now()
-    row = await _load(b, key, for_update=True)
-    if row is None:
-        row = await _insert(b, key, now)
-    lock_ran_out = row.locked_until is not None and row.locked_until <= now
-    if row.window_started_at + window <= now or lock_ran_out:
-        row.failures = 0
-        row.window_started_at = now
-        row.locked_until = None
-    row.failures += 1
-    row.window_started_at = now
-    if row.failures >= lock_after:
-        until = now + lock_for
-        row.locked_until = until if row.locked_until is None else max(row.locked_until, until)
-    await b.session.flush()
-    return row.failures
-
-
-async def _insert(b: Backend, key: str, now: datetime) -> Throttle:
-    """A fresh row, or the one another transaction inserted a moment before us."""
-    row = Throttle(key=key, failures=0, window_started_at=now)
-    try:
-        async with b.session.begin_nested():
-            b.session.add(row)
-    except IntegrityError:
-        existing = await _load(b, key, for_update=True)
-        if existing is None:
-            raise
-        return existing
-    return row
+    until = now + lock_for
+    table = Throttle.__table__
+    quiet = or_(
+        table.c.window_started_at <= now - window,
+        and_(table.c.locked_until.is_not(None), table.c.locked_until <= now),
+    )
+    counted = case((quiet, 1), else_=table.c.failures + 1)
+    kept_lock = case((quiet, null()), else_=table.c.locked_until)
+    locked = case(
+        (counted < lock_after, kept_lock),
+        (or_(kept_lock.is_(None), kept_lock < until), until),
+        else_=kept_lock,
+    )
+    statement = (
+        b.insert(table)
+        .values(key=key, failures=1, window_started_at=now, locked_until=until if lock_after <= 1 else None)
+        .on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"failures": counted, "window_started_at": now, "locked_until": locked},
+        )
+        .returning(table.c.failures)
+    )
+    return int((await b.session.execute(statement)).scalar_one())
 
 
 async def reset(b: Backend, key: str) -> None:

@@ -50,7 +50,7 @@ def _run_one(connection: Any, operation: str, parameters: Any, many: bool) -> tu
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """A buffered cursor whose statement is one trip to the worker thread; nothing to open or close."""
 
-    __slots__ = ("_description", "_rowcount", "_lastrowid")
+    __slots__ = ("_description", "_lastrowid", "_rowcount")
 
     def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:
         super().__init__(adapt_connection)
