@@ -198,13 +198,14 @@ async def lookup(b: Backend, case_number: str, password: str, *, sender_key: str
         b.keyring.verify_password, case.password_hash if case else None, password
     )
     if case is None or not matched:
-        failures = await throttle.register_failure(
-            b, case_key, lock_after=policy.lookup_lock_after, window=window, lock_for=lock_for
-        )
         # The sender is not reset by a success: knowing one password must not buy more guesses at others.
-        await throttle.register_failure(
-            b, sender_throttle, lock_after=policy.sender_lock_after, window=window, lock_for=lock_for
+        counts = await throttle.register_failures(
+            b,
+            {case_key: policy.lookup_lock_after, sender_throttle: policy.sender_lock_after},
+            window=window,
+            lock_for=lock_for,
         )
+        failures = counts[case_key]
         locks = [await throttle.locked_until(b, key) for key in (case_key, sender_throttle)]
         if any(locks):
             return LookupResult(LookupOutcome.LOCKED, None, failures, max(lock for lock in locks if lock))

@@ -91,11 +91,11 @@ async def query(b: Backend, id_number: str, name: str, *, sender_key: str) -> Su
         policy = b.policy
         window = timedelta(minutes=policy.lookup_window_minutes)
         lock_for = timedelta(minutes=policy.lookup_lock_minutes)
-        await throttle.register_failure(
-            b, sender_throttle, lock_after=policy.sender_lock_after, window=window, lock_for=lock_for
-        )
-        await throttle.register_failure(
-            b, id_throttle, lock_after=policy.lookup_lock_after, window=window, lock_for=lock_for
+        await throttle.register_failures(
+            b,
+            {sender_throttle: policy.sender_lock_after, id_throttle: policy.lookup_lock_after},
+            window=window,
+            lock_for=lock_for,
         )
         return SubsidyResult(SubsidyOutcome.NOT_FOUND, [], masked, None)
 

@@ -7,7 +7,7 @@ Rows live in the database, so every process and worker sees the same counts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, delete, null, or_, select
@@ -68,7 +68,16 @@ async def failures(b: Backend, key: str, *, window: timedelta) -> int:
 async def register_failure(
     b: Backend, key: str, *, lock_after: int, window: timedelta, lock_for: timedelta
 ) -> int:
-    """Count one failure; the `lock_after`-th before a quiet `window` passes locks the key for `lock_for`.
+    """Count one failure on `key`; its count of failures now (see `register_failures`)."""
+    counts = await register_failures(b, {key: lock_after}, window=window, lock_for=lock_for)
+    return counts[key]
+
+
+async def register_failures(
+    b: Backend, lock_after: Mapping[str, int], *, window: timedelta, lock_for: timedelta
+) -> dict[str, int]:
+    """Count one failure on each key; the `lock_after[key]`-th before a quiet `window` passes locks that
+    key for `lock_for`. Returns each key's count of failures now.
 
     Counting starts again from zero only after a whole `window` without a failure, or once a lock has
     run out, so an old lockout does not make the next single mistake lock again. The window is measured
@@ -77,16 +86,21 @@ async def register_failure(
     in a few minutes. This way no `window` (with `lock_for` at least as long) ever holds more than
     `lock_after` failures. `window_started_at` holds the time of the latest failure.
 
-    One upsert, atomic on SQLite and PostgreSQL alike, where reading the row, inserting it under a
-    savepoint and writing it back took five statements: a subsidy lookup with a wrong name counts two
-    keys, and those round trips were most of its time.
+    One upsert for all the keys, atomic on SQLite and PostgreSQL alike, where reading each row,
+    inserting it under a savepoint and writing it back took five statements a key: a wrong guess
+    counts two keys (the sender and what was guessed at), and those round trips were most of its time.
+    Keys go in sorted order, so two guesses at once lock rows in the same order on PostgreSQL.
     """
-    _check_key(key)
-    if lock_after < 1:
-        raise ValueError("lock_after must be at least 1")
+    for key, limit in lock_after.items():
+        _check_key(key)
+        if limit < 1:
+            raise ValueError("lock_after must be at least 1")
+    if not lock_after:
+        return {}
     now = b.clock.now()
     until = now + lock_for
     table = Throttle.__table__
+    limit_of = case(dict(lock_after), value=table.c.key)
     quiet = or_(
         table.c.window_started_at <= now - window,
         and_(table.c.locked_until.is_not(None), table.c.locked_until <= now),
@@ -94,20 +108,24 @@ async def register_failure(
     counted = case((quiet, 1), else_=table.c.failures + 1)
     kept_lock = case((quiet, null()), else_=table.c.locked_until)
     locked = case(
-        (counted < lock_after, kept_lock),
+        (counted < limit_of, kept_lock),
         (or_(kept_lock.is_(None), kept_lock < until), until),
         else_=kept_lock,
     )
+    first = [
+        {"key": key, "failures": 1, "window_started_at": now, "locked_until": until if limit <= 1 else None}
+        for key, limit in sorted(lock_after.items())
+    ]
     statement = (
         b.insert(table)
-        .values(key=key, failures=1, window_started_at=now, locked_until=until if lock_after <= 1 else None)
+        .values(first)
         .on_conflict_do_update(
             index_elements=[table.c.key],
             set_={"failures": counted, "window_started_at": now, "locked_until": locked},
         )
-        .returning(table.c.failures)
+        .returning(table.c.key, table.c.failures)
     )
-    return int((await b.session.execute(statement)).scalar_one())
+    return {key: int(failures) for key, failures in (await b.session.execute(statement)).all()}
 
 
 async def reset(b: Backend, key: str) -> None:
