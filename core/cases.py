@@ -199,14 +199,14 @@ async def lookup(b: Backend, case_number: str, password: str, *, sender_key: str
     )
     if case is None or not matched:
         # The sender is not reset by a success: knowing one password must not buy more guesses at others.
-        counts = await throttle.register_failures(
+        counted = await throttle.register_failures(
             b,
             {case_key: policy.lookup_lock_after, sender_throttle: policy.sender_lock_after},
             window=window,
             lock_for=lock_for,
         )
-        failures = counts[case_key]
-        locks = [await throttle.locked_until(b, key) for key in (case_key, sender_throttle)]
+        failures = counted[case_key].failures
+        locks = [counted[key].locked_until for key in (case_key, sender_throttle)]
         if any(locks):
             return LookupResult(LookupOutcome.LOCKED, None, failures, max(lock for lock in locks if lock))
         return LookupResult(LookupOutcome.WRONG, None, failures, None)

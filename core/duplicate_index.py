@@ -120,8 +120,9 @@ def _gram_values(grams: list[str], *, scope: str, since: datetime) -> dict[str, 
 
 
 @functools.cache
-def _postings(count: int) -> CompoundSelect:
-    """The look-up for `count` bigrams, built once: building 64 sub-selects anew cost more than running them.
+def _postings() -> CompoundSelect:
+    """The look-up for `PROBED_GRAMS` bigrams (padded by `_gram_values`), built once: building 64
+    sub-selects anew cost more than running them.
 
     Each bigram's postings come from the (scope, gram, created_at, case_id) index alone, newest first.
     """
@@ -135,14 +136,14 @@ def _postings(count: int) -> CompoundSelect:
         .order_by(col(CaseGram.created_at).desc())
         .limit(COMMON_AT + 1)
         .subquery(f"postings{index}")
-        for index in range(count)
+        for index in range(PROBED_GRAMS)
     ]
     return union_all(*(select(part.c.gram, part.c.case_id) for part in parts))
 
 
 @functools.cache
-def _posting_counts(count: int) -> CompoundSelect:
-    """How many cases have each of `count` bigrams, counting no further than `FEW_AT + 1`."""
+def _posting_counts() -> CompoundSelect:
+    """How many cases have each of `PROBED_GRAMS` bigrams, counting no further than `FEW_AT + 1`."""
     parts = [
         select(literal_column(str(index)).label("position"), func.count().label("cases")).select_from(
             select(CaseGram.case_id)
@@ -154,7 +155,7 @@ def _posting_counts(count: int) -> CompoundSelect:
             .limit(FEW_AT + 1)
             .subquery(f"counted{index}")
         )
-        for index in range(count)
+        for index in range(PROBED_GRAMS)
     ]
     return union_all(*parts)
 
@@ -162,7 +163,7 @@ def _posting_counts(count: int) -> CompoundSelect:
 async def _least_common(b: Backend, *, scope: str, grams: list[str], since: datetime) -> list[str]:
     """Up to `LEAST_COMMON` of these bigrams with no more than `FEW_AT` cases each, the rarest first."""
     values = _gram_values(grams, scope=scope, since=since)
-    counts = (await b.session.execute(_posting_counts(PROBED_GRAMS), values)).all()
+    counts = (await b.session.execute(_posting_counts(), values)).all()
     few = sorted(
         (int(cases), grams[int(position)])
         for position, cases in counts
@@ -185,7 +186,7 @@ async def sharing_grams(
         return []
     probed = sorted(grams, key=_content_order)[:PROBED_GRAMS]
     values = _gram_values(probed, scope=scope, since=since)
-    rows = (await b.session.execute(_postings(PROBED_GRAMS), values)).all()
+    rows = (await b.session.execute(_postings(), values)).all()
     cases_of: dict[str, list[int]] = {}
     for gram, case_id in rows:
         cases_of.setdefault(gram, []).append(int(case_id))

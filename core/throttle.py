@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import and_, case, delete, null, or_, select
 from sqlmodel import col
@@ -22,6 +23,13 @@ MAX_KEY_LENGTH = 96
 def _check_key(key: str) -> None:
     if not key or len(key) > MAX_KEY_LENGTH:
         raise ValueError(f"throttle keys are 1..{MAX_KEY_LENGTH} characters")
+
+
+class Counted(NamedTuple):
+    """A key right after a failure was counted on it."""
+
+    failures: int
+    locked_until: datetime | None  # when its lock ends; None when it is not locked
 
 
 async def _load(b: Backend, key: str) -> Throttle | None:
@@ -69,15 +77,15 @@ async def register_failure(
     b: Backend, key: str, *, lock_after: int, window: timedelta, lock_for: timedelta
 ) -> int:
     """Count one failure on `key`; its count of failures now (see `register_failures`)."""
-    counts = await register_failures(b, {key: lock_after}, window=window, lock_for=lock_for)
-    return counts[key]
+    counted = await register_failures(b, {key: lock_after}, window=window, lock_for=lock_for)
+    return counted[key].failures
 
 
 async def register_failures(
     b: Backend, lock_after: Mapping[str, int], *, window: timedelta, lock_for: timedelta
-) -> dict[str, int]:
+) -> dict[str, Counted]:
     """Count one failure on each key; the `lock_after[key]`-th before a quiet `window` passes locks that
-    key for `lock_for`. Returns each key's count of failures now.
+    key for `lock_for`. Returns each key's count and lock as written, so no caller reads them back.
 
     Counting starts again from zero only after a whole `window` without a failure, or once a lock has
     run out, so an old lockout does not make the next single mistake lock again. The window is measured
@@ -123,9 +131,13 @@ async def register_failures(
             index_elements=[table.c.key],
             set_={"failures": counted, "window_started_at": now, "locked_until": locked},
         )
-        .returning(table.c.key, table.c.failures)
+        .returning(table.c.key, table.c.failures, table.c.locked_until)
     )
-    return {key: int(failures) for key, failures in (await b.session.execute(statement)).all()}
+    # A lock written here is in the future: one that ran out made the count start again above.
+    return {
+        key: Counted(int(failures), until)
+        for key, failures, until in (await b.session.execute(statement)).all()
+    }
 
 
 async def reset(b: Backend, key: str) -> None:

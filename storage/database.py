@@ -12,6 +12,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage.sqlite_driver import DRIVER_NAME  # importing it registers the dialect
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 0x5355_4E53  # "SUNS": the advisory lock key that serialises schema upgrades
 _READ_ONLY = "sunshine_read_only"  # execution option of the engine that `Database.reading` uses
@@ -33,8 +35,6 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         engine_url = self.url
         if self.url.drivername == "sqlite+aiosqlite":
-            from storage.sqlite_driver import DRIVER_NAME  # registers the dialect
-
             engine_url = self.url.set(drivername=DRIVER_NAME)
         self.engine: AsyncEngine = create_async_engine(engine_url, **kwargs)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
