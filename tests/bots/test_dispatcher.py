@@ -183,3 +183,39 @@ async def test_an_opted_out_number_gets_no_notices_but_still_its_replies(service
         skipped = await row(services, row_id)
         assert (skipped.status, skipped.error) == ("undeliverable", "opted out")
     assert (await row(services, reply)).status == "sent"
+
+
+class SlowChannel(FakeChannel):
+    """Answers after a pause, counting how many sends are in flight at once."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def send(self, bot_id: str, address: str, message: Outbound) -> Delivery:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.02)
+            return await super().send(bot_id, address, message)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_lanes_keep_several_batches_in_flight_and_send_each_row_once(services: Services) -> None:
+    sms = SlowChannel("sms")
+    ids = [await enqueue(services, "sms", f"+86139{n:08d}", f"通知{n}", kind="notice") for n in range(40)]
+    dispatcher = Dispatcher(services, {"sms": sms}, batch=5, lanes=4)
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop))
+    for _ in range(300):
+        if len(sms.sent) >= 40:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+    assert sorted(text for _, _, text in sms.sent) == sorted(f"通知{n}" for n in range(40))
+    assert sms.most_in_flight > 5  # more than one batch of 5 at a time
+    assert {(await row(services, row_id)).status for row_id in ids} == {"sent"}
