@@ -29,8 +29,16 @@ class Backend:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.policy.timezone)
 
+    @property
+    def dialect(self) -> str:
+        """"sqlite" or "postgresql": a key for statements built once per database kind."""
+        return str(self.session.get_bind().dialect.name)
+
     def insert(self, table: Any) -> Any:
-        """The dialect's INSERT for `table`, which knows ON CONFLICT (the service runs on SQLite or
-        PostgreSQL, and the two spell upserts with the same API from different modules)."""
-        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
-        return dialect.insert(table)
+        return dialect_insert(self.dialect, table)
+
+
+def dialect_insert(dialect: str, table: Any) -> Any:
+    """The dialect's INSERT for `table`, which knows ON CONFLICT (the service runs on SQLite or
+    PostgreSQL, and the two spell upserts with the same API from different modules)."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)

@@ -7,14 +7,15 @@ Rows live in the database, so every process and worker sees the same counts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, delete, null, or_, select
+from sqlalchemy import Integer, and_, bindparam, case, delete, null, or_, select
 from sqlmodel import col
 
-from core.backend import Backend
+from core.backend import Backend, dialect_insert
 from storage.models import Throttle
 
 MAX_KEY_LENGTH = 96
@@ -94,50 +95,69 @@ async def register_failures(
     in a few minutes. This way no `window` (with `lock_for` at least as long) ever holds more than
     `lock_after` failures. `window_started_at` holds the time of the latest failure.
 
-    One upsert for all the keys, atomic on SQLite and PostgreSQL alike, where reading each row,
-    inserting it under a savepoint and writing it back took five statements a key: a wrong guess
-    counts two keys (the sender and what was guessed at), and those round trips were most of its time.
-    Keys go in sorted order, so two guesses at once lock rows in the same order on PostgreSQL.
+    One upsert a key, atomic on SQLite and PostgreSQL alike, where reading each row, inserting it under
+    a savepoint and writing it back took five statements a key. Keys go in sorted order, so two guesses
+    at once lock rows in the same order on PostgreSQL.
     """
     for key, limit in lock_after.items():
         _check_key(key)
         if limit < 1:
             raise ValueError("lock_after must be at least 1")
-    if not lock_after:
-        return {}
     now = b.clock.now()
     until = now + lock_for
+    statement = _count_failure(b.dialect)
+    counted: dict[str, Counted] = {}
+    for key, limit in sorted(lock_after.items()):
+        values = {
+            "key": key,
+            "limit": limit,
+            "now": now,
+            "quiet_before": now - window,
+            "until": until,
+            "first_lock": until if limit <= 1 else None,
+        }
+        failures, locked = (await b.session.execute(statement, values)).one()
+        # A lock written here is in the future: one that ran out made the count start again above.
+        counted[key] = Counted(int(failures), locked)
+    return counted
+
+
+@functools.cache
+def _count_failure(dialect: str) -> Any:
+    """The upsert `register_failures` runs, built once per database kind with every value a parameter.
+
+    Built and compiled once: SQLAlchemy caches no compiled INSERT of several rows, and compiling this
+    one anew on every wrong guess took 3 ms, most of a wrong subsidy lookup's time.
+    """
     table = Throttle.__table__
-    limit_of = case(dict(lock_after), value=table.c.key)
+    moment = table.c.window_started_at.type
+    now = bindparam("now", type_=moment)
+    until = bindparam("until", type_=moment)
     quiet = or_(
-        table.c.window_started_at <= now - window,
+        table.c.window_started_at <= bindparam("quiet_before", type_=moment),
         and_(table.c.locked_until.is_not(None), table.c.locked_until <= now),
     )
     counted = case((quiet, 1), else_=table.c.failures + 1)
     kept_lock = case((quiet, null()), else_=table.c.locked_until)
     locked = case(
-        (counted < limit_of, kept_lock),
+        (counted < bindparam("limit", type_=Integer), kept_lock),
         (or_(kept_lock.is_(None), kept_lock < until), until),
         else_=kept_lock,
     )
-    first = [
-        {"key": key, "failures": 1, "window_started_at": now, "locked_until": until if limit <= 1 else None}
-        for key, limit in sorted(lock_after.items())
-    ]
-    statement = (
-        b.insert(table)
-        .values(first)
+    return (
+        dialect_insert(dialect, table)
+        .values(
+            key=bindparam("key"),
+            failures=1,
+            window_started_at=now,
+            locked_until=bindparam("first_lock", type_=moment),
+        )
         .on_conflict_do_update(
             index_elements=[table.c.key],
             set_={"failures": counted, "window_started_at": now, "locked_until": locked},
         )
-        .returning(table.c.key, table.c.failures, table.c.locked_until)
+        .returning(table.c.failures, table.c.locked_until)
     )
-    # A lock written here is in the future: one that ran out made the count start again above.
-    return {
-        key: Counted(int(failures), until)
-        for key, failures, until in (await b.session.execute(statement)).all()
-    }
 
 
 async def reset(b: Backend, key: str) -> None:
