@@ -27,12 +27,24 @@ from __future__ import annotations
 import functools
 import hashlib
 import zlib
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CompoundSelect, bindparam, delete, func, insert, literal_column, select, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    String,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlmodel import col
 
 from core.backend import Backend
@@ -124,21 +136,29 @@ def _postings() -> CompoundSelect:
     """The look-up for `PROBED_GRAMS` bigrams (padded by `_gram_values`), built once: building 64
     sub-selects anew cost more than running them.
 
-    Each bigram's postings come from the (scope, gram, created_at, case_id) index alone, newest first.
+    Each bigram's postings come from the (scope, gram, created_at, case_id) index alone, newest first,
+    at most `COMMON_AT + 1` of them, and come back as one row: how many, and the case ids joined by
+    commas. Up to 12,800 postings as rows of their own took four times as long to hand over and count
+    as the index took to read them, and counting them in SQL (a window per bigram, grouping) longer.
     """
-    parts = [
-        select(CaseGram.gram, CaseGram.case_id)
-        .where(
-            col(CaseGram.scope) == bindparam("scope"),
-            col(CaseGram.gram) == bindparam(f"gram{index}"),
-            col(CaseGram.created_at) >= bindparam("since"),
+    parts = []
+    for index in range(PROBED_GRAMS):
+        newest = (
+            select(CaseGram.case_id)
+            .where(
+                col(CaseGram.scope) == bindparam("scope"),
+                col(CaseGram.gram) == bindparam(f"gram{index}"),
+                col(CaseGram.created_at) >= bindparam("since"),
+            )
+            .order_by(col(CaseGram.created_at).desc())
+            .limit(COMMON_AT + 1)
+            .subquery(f"postings{index}")
         )
-        .order_by(col(CaseGram.created_at).desc())
-        .limit(COMMON_AT + 1)
-        .subquery(f"postings{index}")
-        for index in range(PROBED_GRAMS)
-    ]
-    return union_all(*(select(part.c.gram, part.c.case_id) for part in parts))
+        # The comma written into the statement: as a parameter it is spliced in on every run (50 µs a
+        # bigram), since SQLAlchemy binds the separator at execution.
+        cases = func.aggregate_strings(cast(newest.c.case_id, String), literal_column("','"))
+        parts.append(select(func.count().label("postings"), cases.label("cases")))
+    return union_all(*parts)
 
 
 @functools.cache
@@ -167,7 +187,7 @@ async def _least_common(b: Backend, *, scope: str, grams: list[str], since: date
     few = sorted(
         (int(cases), grams[int(position)])
         for position, cases in counts
-        if int(position) < len(grams) and int(cases) <= FEW_AT
+        if int(position) < len(grams) and 0 < int(cases) <= FEW_AT
     )
     return [gram for _, gram in few[:LEAST_COMMON]]
 
@@ -186,24 +206,22 @@ async def sharing_grams(
         return []
     probed = sorted(grams, key=_content_order)[:PROBED_GRAMS]
     values = _gram_values(probed, scope=scope, since=since)
-    rows = (await b.session.execute(_postings(), values)).all()
-    cases_of: dict[str, list[int]] = {}
-    for gram, case_id in rows:
-        cases_of.setdefault(gram, []).append(int(case_id))
-    telling = [ids for ids in cases_of.values() if len(ids) <= COMMON_AT]
-    if not telling and cases_of:
+    shared: Counter[str] = Counter()
+    telling = read = 0
+    for postings, cases in (await b.session.execute(_postings(), values)).all():
+        read += postings
+        if 0 < postings <= COMMON_AT:
+            telling += 1
+            shared.update(cases.split(","))
+    if not telling and read:
         # Only common bigrams: the least common few, counted in full, still single out a matter (a
         # village among hundreds); only when even those are everywhere is every bigram counted.
-        counted = await _least_common(b, scope=scope, grams=list(cases_of), since=since) or list(grams)
+        counted = await _least_common(b, scope=scope, grams=probed, since=since) or list(grams)
         at_least = max(1, int(len(counted) * min_share))
         return await _sharing_all(b, scope=scope, grams=counted, since=since, at_least=at_least, limit=limit)
-    shared: dict[int, int] = {}
-    for ids in telling:
-        for case_id in ids:
-            shared[case_id] = shared.get(case_id, 0) + 1
-    at_least = max(1, int(len(telling) * min_share))
+    at_least = max(1, int(telling * min_share))
     ranked = sorted(
-        ((case_id, count) for case_id, count in shared.items() if count >= at_least),
+        ((int(case_id), count) for case_id, count in shared.items() if count >= at_least),
         key=lambda item: (-item[1], item[0]),
     )
     return ranked[:limit]

@@ -16,8 +16,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlmodel import col
 
 from core import cases
@@ -32,6 +33,9 @@ OPEN_STATUSES = frozenset({"submitted", "accepted", "assigned", "in_progress", "
 SYSTEM_ACTOR = "system:duplicates"
 # Of the new text's telling bigrams, the share a case must have in common to be worth scoring at all.
 MIN_SHARED_GRAMS = 0.3
+
+# What scoring a candidate reads of it: columns, not whole cases, which took longer to build than to score.
+_SCORED = (Case.id, Case.number, Case.status, Case.primary_id, Case.description)
 
 _MAINLAND_MOBILE = re.compile(r"(?:86)?(1[3-9]\d{9})")
 
@@ -106,11 +110,9 @@ async def _search(b: Backend, draft: CaseDraft, text_print: Fingerprint, people:
     if not ids:
         return Search(None, 0)
 
-    rows = {
-        row.id: row for row in (await b.session.execute(select(Case).where(col(Case.id).in_(ids)))).scalars()
-    }
+    rows = {row.id: row for row in (await b.session.execute(select(*_SCORED).where(col(Case.id).in_(ids))))}
     primaries = await _primaries(b, rows.values())
-    best: tuple[float, Case, float, bool] | None = None  # (margin over threshold, primary, score, person)
+    best: tuple[float, Row[Any], float, bool] | None = None  # (margin over threshold, primary, score, person)
     for case_id in sorted(ids):
         row = rows.get(case_id)
         primary = primaries.get(case_id)
@@ -129,9 +131,9 @@ async def _search(b: Backend, draft: CaseDraft, text_print: Fingerprint, people:
     return Search(Match(primary.id, format_case_number(primary.number), score, same_person), len(ids))
 
 
-async def _primaries(b: Backend, rows: Iterable[Case]) -> dict[int, Case]:
+async def _primaries(b: Backend, rows: Iterable[Row[Any]]) -> dict[int, Row[Any]]:
     """Each candidate's handling case: itself, or the primary it was merged into (links are one deep)."""
-    found: dict[int, Case] = {}
+    found: dict[int, Row[Any]] = {}
     wanted: dict[int, list[int]] = {}
     for row in rows:
         assert row.id is not None
@@ -140,8 +142,8 @@ async def _primaries(b: Backend, rows: Iterable[Case]) -> dict[int, Case]:
         else:
             wanted.setdefault(row.primary_id, []).append(row.id)
     if wanted:
-        statement = select(Case).where(col(Case.id).in_(wanted))
-        for primary in (await b.session.execute(statement)).scalars():
+        statement = select(*_SCORED).where(col(Case.id).in_(wanted))
+        for primary in await b.session.execute(statement):
             assert primary.id is not None
             for case_id in wanted[primary.id]:
                 found[case_id] = primary

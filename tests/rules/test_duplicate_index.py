@@ -116,3 +116,30 @@ async def test_a_text_of_common_bigrams_only_is_found_by_its_least_common_ones(
     assert search.examined <= backend.policy.duplicate_candidates
     assert search.match is not None
     assert texts[ids.index(search.match.case_id)] == texts[target]
+
+
+async def test_cases_are_ranked_by_shared_bigrams_ties_by_age_and_the_weakest_are_cut(
+    backend: Backend, clock: FixedClock
+) -> None:
+    """The database counts and ranks: most shared first, the older case first on a tie, none below
+    `min_share` of the bigrams the index knows, and no more than `limit`."""
+    # The new text's nine bigrams 一二 … 九十 are all in the index, so at least int(9 × 0.3) = 2 count.
+    first, second, third, weakest = await _open_cases(
+        backend, ["一二三四五六七", "四五六七八九十", "八九十", "五六"]
+    )
+    clock.advance(hours=1)
+
+    async def look_up(text: str, limit: int) -> list[tuple[int, int]]:
+        return await sharing_grams(
+            backend,
+            scope=scope_of("county", "complaint", "县住建局"),
+            grams=fingerprint(text).grams,
+            since=clock.now() - timedelta(days=1),
+            min_share=0.3,
+            limit=limit,
+        )
+
+    assert await look_up("一二三四五六七八九十", 50) == [(first, 6), (second, 6), (third, 2)]
+    assert await look_up("一二三四五六七八九十", 2) == [(first, 6), (second, 6)]
+    assert weakest not in dict(await look_up("一二三四五六七八九十", 50))
+    assert await look_up("甲乙丙丁戊己庚辛", 50) == []
