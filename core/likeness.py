@@ -32,7 +32,19 @@ _KINDS: dict[str, str] = {
     "小学": "school", "中学": "school", "学校": "school",
     "医院": "hospital", "卫生院": "hospital", "保健院": "hospital",
 }  # fmt: skip
-_NAMED = re.compile(r"([\u4e00-\u9fff]{2})(" + "|".join(sorted(_KINDS, key=len, reverse=True)) + ")")
+# A firm's line of business sits between its name and 公司/厂/场 ("星鹤劳务公司", "岗光水泥厂"); every
+# labour firm's two characters before 公司 are 劳务, so with a trade the name is the two before it.
+_TRADES = (
+    "建筑", "劳务", "运输", "物流", "装饰", "装修", "服装", "水泥", "汽修", "养殖", "建材", "化工", "食品",
+    "纺织", "机械", "科技", "置业", "房产", "地产", "矿业", "电子", "贸易", "商贸", "实业", "工程", "家具",
+    "印刷", "塑料", "钢铁", "木材", "石材", "砂石", "制衣", "鞋业", "药业", "农业", "畜牧", "环保", "物业",
+)  # fmt: skip
+_FIRMS = [word for word, kind in _KINDS.items() if kind == "firm"]
+_NAMED = re.compile(
+    r"([\u4e00-\u9fff]{2})"
+    + "(?:(?:" + "|".join(_TRADES) + ")(?=" + "|".join(_FIRMS) + "))?"
+    + "(" + "|".join(sorted(_KINDS, key=len, reverse=True)) + ")"
+)  # fmt: skip
 _PERSON = re.compile(r"([\u4e00-\u9fff])某+")
 _NUMBER = re.compile(r"\d+")
 _NOT_WORD = re.compile(r"[\W_]+")

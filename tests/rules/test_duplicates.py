@@ -183,3 +183,15 @@ def test_similarity_folds_noise_and_weighs_named_details() -> None:
     assert similarity(lights, fingerprint(WAGES)) < 30
     assert similarity(fingerprint(""), lights) == 0
     assert fingerprint("ＡＢＣ　１２３，查詢！").text == "abc123查询"
+
+
+def test_two_firms_of_one_trade_are_two_matters_and_a_firm_named_short_is_the_same() -> None:
+    """A wage complaint pasted from one template names its firm before the trade ("星鹤劳务公司"): the
+    two characters before 公司 are the trade, which every labour firm shares, so the name is read
+    before it. Retold without the trade ("星鹤公司"), it is still the same firm."""
+    template = "我在{firm}干活，老板刘某某欠了我们4个月工资没发，我们一共29个人，总共220000元。"
+    ours = fingerprint(template.format(firm="星鹤劳务公司"))
+    assert similarity(ours, fingerprint(template.format(firm="后西劳务公司"))) < 50
+    assert similarity(ours, fingerprint(template.format(firm="岗光水泥厂"))) < 50
+    assert similarity(ours, fingerprint(template.format(firm="星鹤公司"))) >= 85
+    assert fingerprint("举报花凤汽修厂和兴旺养殖场").details == {"firm": frozenset({"花凤", "兴旺"})}
