@@ -19,8 +19,8 @@ from collections import deque
 from core.crypto import Keyring
 from core.receipts import new_password
 
-# One ready password: the submitter's own request makes the next (it waited for a hash before too);
-# submissions closer together than one hash take turns hashing inline, as before.
+# One ready password: the next is hashed in the background once a submission has taken it (the
+# pipeline starts it after the answer); submissions closer together than one hash wait for that hash.
 STOCK_SIZE = 1
 
 
@@ -31,6 +31,11 @@ class PasswordStock:
         self._ready: deque[tuple[str, str]] = deque()
         self._hashing: asyncio.Task[tuple[str, str]] | None = None  # the refill's hash under way
         self._used = False
+
+    @property
+    def taken(self) -> bool:
+        """A password was taken since the last refill began."""
+        return self._used
 
     @property
     def short(self) -> bool:

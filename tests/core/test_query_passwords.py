@@ -4,6 +4,7 @@ next one is hashed after the transaction, while no other citizen waits on the wr
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -48,13 +49,40 @@ async def test_after_the_first_submission_passwords_are_hashed_outside_the_trans
 ) -> None:
     first = await walk(pipeline, 0)
     assert "已提交" in first
+    await pipeline.drain()  # the next password is hashed after the answer, in the background
     # The first of a process is hashed inside its transaction (the stock is empty), the next after it.
     assert len(hashes) == 2
     assert not hashes[1]
 
     second = await walk(pipeline, 100)
     assert "已提交" in second
+    await pipeline.drain()
     assert len(hashes) == 3 and not hashes[2]  # the second took the stocked one; its successor is made
+
+
+async def test_a_submission_is_answered_before_the_next_password_is_hashed(
+    pipeline: Pipeline, keyring: Keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await walk(pipeline, 0)
+    await pipeline.drain()  # a password is in stock
+    started, release = threading.Event(), threading.Event()
+    real = keyring.hash_password
+
+    def held(password: str) -> str:
+        started.set()
+        release.wait(10)
+        return real(password)
+
+    monkeypatch.setattr(keyring, "hash_password", held)
+    try:
+        # Answered while the next password's hash is held: the citizen does not wait for it.
+        answer = await asyncio.wait_for(walk(pipeline, 100), 5)
+        assert "已提交" in answer
+        assert await asyncio.to_thread(started.wait, 5)
+    finally:
+        release.set()
+    await pipeline.drain()
+    assert not query_passwords.stock_for(keyring).short
 
 
 async def test_a_stocked_password_opens_the_case_it_was_given_to(keyring: Keyring) -> None:
