@@ -28,29 +28,44 @@ START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 TEST_SECRET = "test-secret-not-for-production-0123456789"
 
 
-_NO_POSTGRES: list[str] = []
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer | None]:
     server = find_server()
-    if server is None:
-        _NO_POSTGRES.append(ADMIN_URL)
     yield server
     if server is not None:
         asyncio.run(server.drop_all())
 
 
+NO_POSTGRES = "PostgreSQL not available"  # how every skip for want of a server begins
+NO_AUDIT = "pip-audit could not reach"  # tests/test_dependency_audit.py
+NO_CHROMIUM = "Chromium missing"  # tests/desk/e2e/conftest.py
+# Skips that leave something important untested: their banner, and what to do about it.
+LOUD_SKIPS = {
+    NO_POSTGRES: ("POSTGRESQL NOT AVAILABLE", "Install and start one (see .ci/run) or set "
+                  "SUNSHINE_TEST_POSTGRES_URL; every PostgreSQL half of the database tests was skipped."),
+    NO_AUDIT: ("DEPENDENCY AUDIT NOT RUN", ""),
+    NO_CHROMIUM: ("CHROMIUM NOT AVAILABLE", "Install it with `apt-get install chromium` (see .ci/run); "
+                  "the staff desk's browser tests were skipped."),
+}  # fmt: skip
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _NO_POSTGRES:
-        terminalreporter.write_sep("!", "POSTGRESQL NOT AVAILABLE", red=True, bold=True)
-        terminalreporter.write_line(
-            f"No PostgreSQL server answered at {_NO_POSTGRES[0]} and none could be started: every "
-            "PostgreSQL half of the database tests was SKIPPED. Install and start one (see .ci/run) or "
-            "set SUNSHINE_TEST_POSTGRES_URL.",
-            red=True,
-            bold=True,
-        )
+    """Repeat the skips that leave something important untested at the end, where nobody scrolls past
+    them. Read off the skip reports, which reach this process from the test workers too."""
+    reasons = [_skip_reason(report) for report in terminalreporter.stats.get("skipped", [])]
+    for prefix, (banner, advice) in LOUD_SKIPS.items():
+        these = [reason for reason in reasons if reason.startswith(prefix)]
+        if these:
+            terminalreporter.write_sep("!", banner, red=True, bold=True)
+            terminalreporter.write_line(f"{len(these)} test(s) SKIPPED: {these[0]}", red=True, bold=True)
+            if advice:
+                terminalreporter.write_line(advice, red=True, bold=True)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return text.removeprefix("Skipped: ")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

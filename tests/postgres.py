@@ -77,9 +77,23 @@ class PostgresServer:
         self.created.append(name)
         return self.url_for(name)
 
-    async def drop_all(self) -> None:
-        for name in [*self.created, self.template]:
-            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async def drop_all(self, connections: int = 4) -> None:
+        """Drop every database this run made. A thousand drops one after another took over a minute
+        of CI's time, mostly each drop's own file removal; a few connections at once share that out."""
+        names = list(self.created)
+        spare = [await asyncpg.connect(self.admin_url) for _ in range(connections)]
+
+        async def drop(connection: asyncpg.Connection) -> None:
+            while names:
+                name = names.pop()
+                await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        try:
+            await asyncio.gather(*(drop(connection) for connection in spare))
+            await spare[0].execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+        finally:
+            for connection in spare:
+                await connection.close()
 
 
 def find_server() -> PostgresServer | None:

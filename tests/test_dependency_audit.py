@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import NO_AUDIT
+
 ROOT = Path(__file__).resolve().parents[1]
 AUDIT_TIMEOUT = 600  # seconds; pip-audit asks once per package (about 90 of them)
 BY_HAND = (
@@ -75,20 +77,10 @@ def find_uv() -> str | None:
     return None
 
 
-class _LoudSkip:
-    """Repeats the skip at the end of the run, where nobody scrolls past it."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        terminalreporter.write_sep("!", "DEPENDENCY AUDIT NOT RUN", red=True, bold=True)
-        terminalreporter.write_line(self.message, red=True, bold=True)
-
-
-def _skip_loudly(config: pytest.Config, message: str) -> None:
+def _skip_loudly(message: str) -> None:
+    """Skipped, and said again at the end of the run (tests/conftest.py repeats skips of this kind)."""
+    assert message.startswith(NO_AUDIT)
     print(f"\n!!! {message}", file=sys.stderr)
-    config.pluginmanager.register(_LoudSkip(message), "sunshine-dependency-audit-skip")
     pytest.skip(message)
 
 
@@ -120,9 +112,7 @@ def test_a_report_where_nothing_could_be_audited_means_the_service_was_unreachab
     assert not read_report({"dependencies": []}).service_unreachable  # an empty lock is not "unreachable"
 
 
-def test_no_locked_dependency_has_a_known_vulnerability(
-    tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+def test_no_locked_dependency_has_a_known_vulnerability(tmp_path: Path) -> None:
     uv = find_uv()
     if uv is None:
         pytest.fail("uv not found ($UV, .tools/bin/uv, next to python, PATH): cannot export the lock file")
@@ -152,7 +142,6 @@ def test_no_locked_dependency_has_a_known_vulnerability(
     )
     if verdict.service_unreachable:
         _skip_loudly(
-            request.config,
             f"pip-audit could not reach the vulnerability service: none of the {len(verdict.unaudited)} "
             f"locked dependencies was audited (first: {verdict.unaudited[0]}). Run it by hand where "
             f"pypi.org answers: {BY_HAND}",

@@ -42,12 +42,20 @@ class Handled:
     async def __call__(self, inbound: Inbound, budget: float) -> list[Outbound] | None:
         self.inbound.append(inbound)
         self.budgets.append(budget)
-        answer = await self.pipeline.handle_within(inbound, self.channel.capabilities, budget)
+        answer = await self.pipeline.handle_within(inbound, self.channel.capabilities, _patient(budget))
         self.answers.append(answer)
         return answer
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         raise AssertionError("the WeChat webhook must use the budgeted handler")
+
+
+def _patient(budget: float) -> float:
+    """The budget the pipeline gets here. Tests about running out of it set one under a second; for the
+    rest, the 4 s default is WeChat's wait, not what they test, and a first step on a freshly cloned
+    PostgreSQL database of a busy shared CI machine once took longer (a passive answer became
+    "success"). So those wait as long as the step takes; `budgets` still records the channel's own."""
+    return budget if budget < 1.0 else max(budget, 60.0)
 
 
 @dataclass

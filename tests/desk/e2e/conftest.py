@@ -17,7 +17,7 @@ from bots import demo
 from bots.app import build_app
 from bots.bootstrap import Deployment, bootstrap
 from bots.settings import Settings
-from tests.conftest import TEST_SECRET
+from tests.conftest import NO_CHROMIUM, TEST_SECRET
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -30,28 +30,16 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TIMEOUT_MS = 15_000
-_MISSING: list[str] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if CHROMIUM.exists() and shutil.which(str(CHROMIUM)):
         return
-    skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing: install Debian's chromium package (apt)")
+    # Said again at the end of the run by tests/conftest.py, which repeats skips of this kind.
+    skip = pytest.mark.skip(reason=f"{NO_CHROMIUM}: {CHROMIUM} does not exist (Debian's chromium package)")
     for item in items:
         if "tests/desk/e2e" in str(item.fspath):
             item.add_marker(skip)
-            _MISSING.append(item.nodeid)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _MISSING:
-        terminalreporter.write_sep("!", "CHROMIUM NOT AVAILABLE", red=True, bold=True)
-        terminalreporter.write_line(
-            f"{len(_MISSING)} browser test(s) of the staff desk were SKIPPED: {CHROMIUM} does not exist. "
-            "Install it with `apt-get install chromium` (see .ci/run).",
-            red=True,
-            bold=True,
-        )
 
 
 @dataclass
