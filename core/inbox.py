@@ -7,13 +7,14 @@ message and becomes a replay. On SQLite the database already admits one writer a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm.attributes import flag_modified
 
-from core.backend import Backend
+from core.backend import Backend, dialect_insert
 from core.crypto import Keyring
 from core.messages import Inbound
 from storage.models import Conversation, InboundMessage
@@ -44,13 +45,7 @@ async def receive(b: Backend, inbound: Inbound) -> Received:
         "attachments": [a.to_json() for a in inbound.attachments],
         "received_at": received_at,
     }
-    statement = (
-        b.insert(InboundMessage)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["bot_id", "channel", "provider_message_id"])
-        .returning(InboundMessage.id)
-    )
-    inserted = (await b.session.execute(statement)).scalar_one_or_none()
+    inserted = (await b.session.execute(_log_message(b.dialect), values)).scalar_one_or_none()
     if inserted is None:
         earlier = await _find_inbound(b, inbound)
         if earlier is None:
@@ -97,19 +92,35 @@ def address_hash(b: Backend, channel: str, address: str) -> str:
     return b.keyring.lookup_hash("address", f"{channel}:{address}")
 
 
+@functools.cache
+def _log_message(dialect: str) -> Any:
+    """The inbound log's insert, built once per database kind: building it for every message (values,
+    ON CONFLICT, RETURNING) cost more CPU than SQLite took to run it."""
+    table = InboundMessage.__table__
+    return (
+        dialect_insert(dialect, table)
+        .on_conflict_do_nothing(index_elements=["bot_id", "channel", "provider_message_id"])
+        .returning(table.c.id)
+    )
+
+
+# The sender's conversation, locked; built once for the same reason as the insert above.
+_CONVERSATION = (
+    select(Conversation)
+    .where(
+        Conversation.bot_id == bindparam("bot_id"),
+        Conversation.channel == bindparam("channel"),
+        Conversation.address_hash == bindparam("address_hash"),
+    )
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 async def _locked_conversation(b: Backend, inbound: Inbound) -> Conversation:
     key = address_hash(b, inbound.channel, inbound.sender)
-    query = (
-        select(Conversation)
-        .where(
-            Conversation.bot_id == inbound.bot_id,
-            Conversation.channel == inbound.channel,
-            Conversation.address_hash == key,
-        )
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    found = (await b.session.scalars(query)).first()
+    whose = {"bot_id": inbound.bot_id, "channel": inbound.channel, "address_hash": key}
+    found = (await b.session.scalars(_CONVERSATION, whose)).first()
     if found is not None:
         return found
     now = b.clock.now()
@@ -131,7 +142,7 @@ async def _locked_conversation(b: Backend, inbound: Inbound) -> Conversation:
     await b.session.execute(
         statement.on_conflict_do_nothing(index_elements=["bot_id", "channel", "address_hash"])
     )
-    found = (await b.session.scalars(query)).first()
+    found = (await b.session.scalars(_CONVERSATION, whose)).first()
     if found is None:
         raise RuntimeError("the conversation row vanished between its insert and its lock")
     return found

@@ -53,6 +53,36 @@ def test_all_chats_together_get_thirty_a_second() -> None:
         assert sum(start <= m < start + 1 for m in moments) <= 30
 
 
+def test_a_message_with_room_goes_at_once_between_grid_lines() -> None:
+    """An idle bot answers now, not at the next thirtieth of a second (that cost every answer 17 ms)."""
+    clock = StillClock(100.012345)
+    limiter = RateLimiter(clock=clock)
+
+    first = limiter.reserve("42")
+    clock.now = 100.02
+    second = limiter.reserve("43")  # only 8 ms later: waits until 1/30 s after the first
+    clock.now = 100.5
+    third = limiter.reserve("44")  # room again: at once
+
+    assert first == pytest.approx(100.012345, abs=1e-6)
+    assert second == pytest.approx(100.012345 + 1 / 30, abs=1e-6)
+    assert third == pytest.approx(100.5, abs=1e-6)
+
+
+def test_a_busy_bot_off_the_grid_still_sends_at_most_thirty_in_any_second() -> None:
+    clock = StillClock(100.0137)
+    limiter = RateLimiter(clock=clock)
+    moments = []
+    for chat in range(200):
+        clock.now += 0.004  # asked for faster than thirty a second
+        moments.append(limiter.reserve(str(chat)))
+
+    assert moments == sorted(moments)
+    for start in moments:
+        assert sum(start <= m < start + 1 for m in moments) <= 30
+    assert 29.9 < (len(moments) - 1) / (moments[-1] - moments[0]) <= 30
+
+
 def test_time_passing_frees_the_chat_again() -> None:
     clock = StillClock()
     limiter = RateLimiter(clock=clock)
