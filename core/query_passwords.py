@@ -78,10 +78,9 @@ class PasswordStock:
 
     async def _make(self, *, ahead: bool = False) -> tuple[str, str]:
         password = new_password()
-        if not ahead:
-            return password, await asyncio.to_thread(self.keyring.hash_password, password)
+        executor = _ahead_thread() if ahead else None  # None: the loop's own pool, at full priority
         loop = asyncio.get_running_loop()
-        return password, await loop.run_in_executor(_ahead_thread(), self.keyring.hash_password, password)
+        return password, await loop.run_in_executor(executor, self.keyring.hash_password, password)
 
 
 @functools.cache

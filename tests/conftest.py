@@ -19,7 +19,7 @@ from core.policy import Policy
 from core.workdays import WorkCalendar
 from storage.database import Database
 from tests import network_guard
-from tests.postgres import ADMIN_URL, PostgresServer, find_server
+from tests.postgres import ADMIN_URL, NO_POSTGRES, PostgresServer, find_server
 
 network_guard.install()
 
@@ -36,7 +36,6 @@ def postgres_server() -> Iterator[PostgresServer | None]:
         asyncio.run(server.drop_all())
 
 
-NO_POSTGRES = "PostgreSQL not available"  # how every skip for want of a server begins
 NO_AUDIT = "pip-audit could not reach"  # tests/test_dependency_audit.py
 NO_CHROMIUM = "Chromium missing"  # tests/desk/e2e/conftest.py
 # Skips that leave something important untested: their banner, and what to do about it.
@@ -78,7 +77,7 @@ async def database(
         await db.upgrade()
     else:
         if postgres_server is None:
-            pytest.skip(f"PostgreSQL not available at {ADMIN_URL}")
+            pytest.skip(f"{NO_POSTGRES} at {ADMIN_URL}")
         db = Database(await postgres_server.fresh_database())
     yield db
     await db.dispose()

@@ -15,6 +15,7 @@ import uuid
 
 import asyncpg
 
+NO_POSTGRES = "PostgreSQL not available"  # how every skip for want of a server begins
 ADMIN_URL = os.environ.get("SUNSHINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
+_TICKS = 1_000_000  # moments are kept in whole microseconds
 
 
 class RateLimiter:
@@ -75,6 +76,3 @@ class RateLimiter:
             del self._moments[:past]
         if len(self._chat_next) > 4096:
             self._chat_next = {chat: t for chat, t in self._chat_next.items() if t > now}
-
-
-_TICKS = 1_000_000  # a microsecond

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.drills.crash import Options, Report, run
-from tests.postgres import ADMIN_URL, PostgresServer
+from tests.postgres import ADMIN_URL, NO_POSTGRES, PostgresServer
 
 KILLS = 4
 SEED = 3  # the killer's choices with this seed: serve, worker, serve, worker
@@ -52,7 +52,7 @@ async def test_sigkilled_serve_and_worker_on_postgresql_lose_and_double_nothing(
     postgres_server: PostgresServer | None, tmp_path: Path
 ) -> None:
     if postgres_server is None:
-        pytest.skip(f"PostgreSQL not available at {ADMIN_URL}: the crash drill's second half needs it")
+        pytest.skip(f"{NO_POSTGRES} at {ADMIN_URL}: the crash drill's second half needs it")
     url = await postgres_server.fresh_database()
 
     _assert_nothing_lost_or_doubled(await run(_options("postgresql"), tmp_path, url))

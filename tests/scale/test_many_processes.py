@@ -23,7 +23,7 @@ from core import outbox
 from core.messages import Outbound
 from storage.database import Database
 from storage.models import OutboxMessage
-from tests.postgres import ADMIN_URL, PostgresServer
+from tests.postgres import ADMIN_URL, NO_POSTGRES, PostgresServer
 from tests.scale.cluster import BOT, Cluster, wechat_secret
 from tests.scale.phones import Phones, Transcript, scripts
 from tests.scale.platforms import Platforms
@@ -39,7 +39,7 @@ SEED = 6
 
 def _server(postgres_server: PostgresServer | None) -> PostgresServer:
     if postgres_server is None:
-        pytest.skip(f"PostgreSQL not available at {ADMIN_URL}: the multi-process tests need it")
+        pytest.skip(f"{NO_POSTGRES} at {ADMIN_URL}: the multi-process tests need it")
     return postgres_server
 
 

@@ -31,7 +31,7 @@ from core.messages import Capabilities, Inbound, Outbound
 from storage.database import Database
 from storage.models import Conversation, InboundMessage, OutboxMessage
 from tests.conftest import TEST_BOT
-from tests.postgres import ADMIN_URL, PostgresServer
+from tests.postgres import ADMIN_URL, NO_POSTGRES, PostgresServer
 
 SMS = Capabilities(max_length=1600, buttons=False, concise=True)
 
@@ -290,7 +290,7 @@ async def test_processes_starting_together_upgrade_an_empty_database_once(
         url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
     else:
         if postgres_server is None:
-            pytest.skip(f"PostgreSQL not available at {ADMIN_URL}")
+            pytest.skip(f"{NO_POSTGRES} at {ADMIN_URL}")
         name = f"sunshine_t_{postgres_server.run_id}_empty_{uuid.uuid4().hex[:8]}"
         admin = await asyncpg.connect(postgres_server.admin_url)
         try:
