@@ -268,8 +268,12 @@ async def test_an_empty_message_is_not_sent(sms: Harness) -> None:
 async def test_sends_to_one_number_are_spaced(
     sms: Harness, sms_settings: dict[str, Any], build: Build
 ) -> None:
-    channel = await build({**sms_settings, "max_per_second": 10})
+    channel = await build({**sms_settings, "max_per_second": 5})  # 0.2 s apart
     other = "+8613900139000"
+    # Gaps are read where the fake receives the requests, 10-30 ms later than the limiter let them go on
+    # a busy machine, by varying amounts: hence 0.2 s apart and a 50 ms margin. The client's first send
+    # (twilio's lazy imports, the connection) goes before, not among, the measured ones.
+    assert (await channel.send(BOT, "+8613700137000", Outbound("预热"))).ok
 
     results = await asyncio.gather(
         channel.send(BOT, CITIZEN, Outbound("一")),
@@ -282,8 +286,8 @@ async def test_sends_to_one_number_are_spaced(
     to_citizen = sorted(r.at for r in sms.fake.requests if r.fields["To"] == CITIZEN)
     to_other = [r.at for r in sms.fake.requests if r.fields["To"] == other]
     assert len(to_citizen) == 3
-    assert all(later - earlier >= 0.09 for earlier, later in itertools.pairwise(to_citizen))
-    assert to_other[0] - to_citizen[0] < 0.09  # another number does not wait for this one
+    assert all(later - earlier >= 0.15 for earlier, later in itertools.pairwise(to_citizen))
+    assert to_other[0] - to_citizen[0] < 0.15  # another number does not wait for this one
 
 
 async def test_the_dispatcher_sends_an_outbox_row_through_twilio(sms: Harness) -> None:
